@@ -1,0 +1,431 @@
+//! The `Daemon` handle: the one facade every face (CLI, C ABI, Node, Python, Bun, Deno) uses.
+//!
+//! `Send + Sync` and cheap to clone (an `Arc` inside). Its methods are synchronous: state, lock
+//! and hashing calls run on the caller's thread; `start`/`stop` drive the process's one runtime
+//! (see [`crate::runtime`]). `start()` binds the HTTP server and `status()` reports the address it
+//! bound, so port 0 works; `stop()` is graceful and idempotent.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::cas::ArtifactStore;
+use crate::config::Config;
+use crate::daemon_file::DaemonFile;
+use crate::error::{Error, ErrorCode, Result};
+use crate::events::{Event, EventBus, EventEnvelope, StateOp};
+use crate::hash::{TreeHash, TreeHasher};
+use crate::state::{now_ms, KvEntry, Lock, Store, StoreOptions, WorkerRecord};
+use crate::{lock, runtime};
+
+/// How often a serving daemon sweeps expired keys and refreshes its worker record.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(15);
+/// How long `stop()` waits for open connections to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Handle to one BuildNet engine over one workspace.
+#[derive(Clone)]
+pub struct Daemon {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: RwLock<Arc<Config>>,
+    store: Arc<Store>,
+    cas: ArtifactStore,
+    hasher: TreeHasher,
+    events: EventBus,
+    worker_id: String,
+    opened_at: Instant,
+    server: Mutex<Option<Running>>,
+    closed: AtomicBool,
+}
+
+struct Running {
+    address: SocketAddr,
+    started_at: Instant,
+    shutdown: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+    maintenance: JoinHandle<()>,
+}
+
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Daemon>();
+};
+
+/// A snapshot of the daemon, as `GET /api/v1/status` returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub version: &'static str,
+    pub pid: u32,
+    pub running: bool,
+    /// The address the HTTP server is bound to, while running.
+    pub address: Option<String>,
+    /// Milliseconds since `start()` (or since `open()` when not running).
+    pub uptime_ms: u64,
+    pub workspace: String,
+    pub config_file: Option<String>,
+    pub state_dir: String,
+    pub db_path: String,
+    pub kv_keys: u64,
+    pub locks_held: usize,
+    pub artifacts: ArtifactTotals,
+    pub read_cache: bool,
+    pub workers: Vec<WorkerRecord>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactTotals {
+    pub count: u64,
+    pub bytes: u64,
+}
+
+/// The version of this build of BuildNet.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+impl Daemon {
+    /// Opens the engine over `config`'s workspace: the state database and the artifact store.
+    /// Nothing listens until [`Daemon::start`].
+    pub fn open(config: Config) -> Result<Daemon> {
+        let store = Arc::new(Store::open(&config.db_path, StoreOptions::default())?);
+        let events = EventBus::new();
+        let cas = ArtifactStore::open(&config.state_dir.join("cas"), Arc::clone(&store), events.clone())?;
+        Ok(Daemon {
+            inner: Arc::new(Inner {
+                config: RwLock::new(Arc::new(config)),
+                store,
+                cas,
+                hasher: TreeHasher::new(),
+                events,
+                worker_id: crate::state::random_token()?,
+                opened_at: Instant::now(),
+                server: Mutex::new(None),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Loads the configuration (the file at `path`, or the one found from the current directory)
+    /// and opens the engine over it.
+    pub fn open_path(path: Option<&Path>) -> Result<Daemon> {
+        Daemon::open(Config::load(path)?)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.inner.config.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Subscribes to the event bus.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<EventEnvelope>> {
+        self.inner.events.subscribe()
+    }
+
+    /// The artifact store.
+    pub fn artifacts(&self) -> &ArtifactStore {
+        &self.inner.cas
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::invalid_state("this buildnet daemon has been closed"));
+        }
+        Ok(())
+    }
+
+    /// Binds the HTTP server and starts background maintenance. Returns the bound address.
+    /// Starting a running daemon returns its address again.
+    pub fn start(&self) -> Result<SocketAddr> {
+        self.check_open()?;
+        let mut server = lock(&self.inner.server);
+        if let Some(running) = server.as_ref() {
+            return Ok(running.address);
+        }
+        let config = self.config();
+        let host = config.server.host.as_str();
+        let ip: std::net::IpAddr = match host {
+            "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+            other => other.parse().map_err(|_| {
+                Error::config(format!("server.host {other:?} is not an IP address (or localhost)"))
+            })?,
+        };
+        if !ip.is_loopback() && config.server.token.is_none() {
+            return Err(Error::new(
+                ErrorCode::Unauthorized,
+                format!(
+                    "refusing to listen on {ip}, off loopback, without a token: \
+                     set BUILDNET_TOKEN or server.token"
+                ),
+            ));
+        }
+        let existing = DaemonFile::read_live(&config.state_dir);
+        if let Some(other) = existing.filter(|d| d.worker_id != self.inner.worker_id) {
+            return Err(Error::new(
+                ErrorCode::Busy,
+                format!(
+                    "another buildnet daemon (pid {}, http://{}) already serves {}",
+                    other.pid,
+                    other.address,
+                    config.root.display()
+                ),
+            ));
+        }
+        let listener = std::net::TcpListener::bind((ip, config.server.port)).map_err(|e| {
+            Error::io(format!("cannot listen on {ip}:{}", config.server.port), e)
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::io("configuring the listener", e))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| Error::io("reading the bound address", e))?;
+        let rt = runtime::get()?;
+        let listener = {
+            let _guard = rt.enter();
+            tokio::net::TcpListener::from_std(listener)
+                .map_err(|e| Error::io("registering the listener", e))?
+        };
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let app = crate::server::router(self.clone());
+        let server_task = rt.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = shutdown_rx.await;
+                })
+                .await
+        });
+        let maintenance = rt.spawn(maintenance_loop(self.clone()));
+        let now = now_ms();
+        self.inner.store.worker_register(&WorkerRecord {
+            id: self.inner.worker_id.clone(),
+            pid: std::process::id(),
+            host: address.ip().to_string(),
+            port: address.port(),
+            status: "serving".into(),
+            started_at: now,
+            last_heartbeat: now,
+        })?;
+        DaemonFile {
+            pid: std::process::id(),
+            worker_id: self.inner.worker_id.clone(),
+            address: address.to_string(),
+            version: VERSION.to_string(),
+            started_at: now,
+        }
+        .write(&config.state_dir)?;
+        *server = Some(Running {
+            address,
+            started_at: Instant::now(),
+            shutdown,
+            server: server_task,
+            maintenance,
+        });
+        tracing::info!(%address, workspace = %config.root.display(), "buildnet daemon listening");
+        self.inner.events.publish(Event::DaemonStarted {
+            address: address.to_string(),
+        });
+        Ok(address)
+    }
+
+    /// Stops the HTTP server gracefully (open requests get [`SHUTDOWN_GRACE`] to finish).
+    /// Stopping a stopped daemon does nothing.
+    pub fn stop(&self) -> Result<()> {
+        let Some(running) = lock(&self.inner.server).take() else {
+            return Ok(());
+        };
+        let _ = running.shutdown.send(());
+        running.maintenance.abort();
+        let mut server = running.server;
+        let finished = runtime::block_on(async {
+            tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await.is_ok()
+        })?;
+        if !finished {
+            server.abort();
+            tracing::warn!("connections still open after the grace period were closed");
+        }
+        let config = self.config();
+        DaemonFile::remove_if_ours(&config.state_dir, &self.inner.worker_id);
+        self.inner.store.worker_remove(&self.inner.worker_id)?;
+        tracing::info!("buildnet daemon stopped");
+        self.inner.events.publish(Event::DaemonStopped);
+        Ok(())
+    }
+
+    /// Stops the server (if running) and makes every later call fail with `InvalidState`.
+    pub fn close(&self) -> Result<()> {
+        let stopped = self.stop();
+        self.inner.closed.store(true, Ordering::Release);
+        stopped
+    }
+
+    /// The bound address while running.
+    pub fn address(&self) -> Option<SocketAddr> {
+        lock(&self.inner.server).as_ref().map(|r| r.address)
+    }
+
+    /// A snapshot of the daemon's state.
+    pub fn status(&self) -> Result<Status> {
+        self.check_open()?;
+        let config = self.config();
+        let (address, uptime) = match lock(&self.inner.server).as_ref() {
+            Some(r) => (Some(r.address.to_string()), r.started_at.elapsed()),
+            None => (None, self.inner.opened_at.elapsed()),
+        };
+        let (count, bytes) = self.inner.cas.totals()?;
+        Ok(Status {
+            version: VERSION,
+            pid: std::process::id(),
+            running: address.is_some(),
+            address,
+            uptime_ms: uptime.as_millis() as u64,
+            workspace: config.root.display().to_string(),
+            config_file: config.file.as_ref().map(|f| f.display().to_string()),
+            state_dir: config.state_dir.display().to_string(),
+            db_path: config.db_path.display().to_string(),
+            kv_keys: self.inner.store.kv_count()?,
+            locks_held: self.inner.store.list_locks()?.len(),
+            artifacts: ArtifactTotals { count, bytes },
+            read_cache: self.inner.store.has_read_cache(),
+            workers: self.inner.store.workers()?,
+        })
+    }
+
+    /// Reads the configuration file again. The server keeps its address (a changed host or port
+    /// needs a restart, which is logged); everything else takes effect at once.
+    pub fn reload_config(&self) -> Result<()> {
+        self.check_open()?;
+        let current = self.config();
+        let mut fresh = match &current.file {
+            Some(file) => Config::from_file(file)?,
+            None => Config::parse("", None, &current.root)?,
+        };
+        fresh.apply_env(|name| std::env::var(name).ok())?;
+        if fresh.db_path != current.db_path || fresh.state_dir != current.state_dir {
+            return Err(Error::config(
+                "state_dir and BUILDNET_DB cannot change while the daemon runs; restart it",
+            ));
+        }
+        if fresh.server.host != current.server.host || fresh.server.port != current.server.port {
+            tracing::warn!("server.host/server.port changed: restart the daemon to apply");
+        }
+        let targets = fresh.targets.len();
+        *self.inner.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+        tracing::info!(targets, "configuration reloaded");
+        self.inner.events.publish(Event::ConfigReloaded { targets });
+        Ok(())
+    }
+
+    // ----- key-value state -----
+
+    pub fn get_state(&self, key: &str) -> Result<Option<String>> {
+        self.check_open()?;
+        self.inner.store.kv_get(key)
+    }
+
+    pub fn set_state(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<()> {
+        self.check_open()?;
+        self.inner.store.kv_set(key, value, ttl_ms)?;
+        self.inner.events.publish(Event::StateChanged {
+            key: key.to_owned(),
+            op: StateOp::Set,
+        });
+        Ok(())
+    }
+
+    /// Deletes `key`; returns whether it was there.
+    pub fn delete_state(&self, key: &str) -> Result<bool> {
+        self.check_open()?;
+        let existed = self.inner.store.kv_delete(key)?;
+        if existed {
+            self.inner.events.publish(Event::StateChanged {
+                key: key.to_owned(),
+                op: StateOp::Delete,
+            });
+        }
+        Ok(existed)
+    }
+
+    pub fn list_state(&self, prefix: &str, limit: usize) -> Result<Vec<KvEntry>> {
+        self.check_open()?;
+        self.inner.store.kv_list(prefix, limit)
+    }
+
+    // ----- locks -----
+
+    pub fn acquire_lock(&self, resource: &str, ttl_ms: u64) -> Result<Option<Lock>> {
+        self.check_open()?;
+        let lock = self.inner.store.acquire_lock(resource, ttl_ms)?;
+        if let Some(l) = &lock {
+            self.inner.events.publish(Event::LockAcquired {
+                resource: l.resource.clone(),
+                fence: l.fence,
+            });
+        }
+        Ok(lock)
+    }
+
+    pub fn release_lock(&self, resource: &str, token: &str) -> Result<bool> {
+        self.check_open()?;
+        let released = self.inner.store.release_lock(resource, token)?;
+        if released {
+            self.inner.events.publish(Event::LockReleased {
+                resource: resource.to_owned(),
+            });
+        }
+        Ok(released)
+    }
+
+    pub fn extend_lock(&self, resource: &str, token: &str, ttl_ms: u64) -> Result<bool> {
+        self.check_open()?;
+        self.inner.store.extend_lock(resource, token, ttl_ms)
+    }
+
+    pub fn list_locks(&self) -> Result<Vec<Lock>> {
+        self.check_open()?;
+        self.inner.store.list_locks()
+    }
+
+    // ----- hashing -----
+
+    /// Hashes the workspace files matching `globs` (all files when empty), honouring
+    /// `.gitignore` and skipping the state directory, with the daemon's stat cache.
+    pub fn hash_workspace(&self, globs: &[String]) -> Result<TreeHash> {
+        self.check_open()?;
+        let config = self.config();
+        self.inner
+            .hasher
+            .hash_tree(&config.root, globs, std::slice::from_ref(&config.state_dir))
+    }
+
+    /// `PRAGMA integrity_check` of the state database.
+    pub fn integrity_check(&self) -> Result<String> {
+        self.inner.store.integrity_check()
+    }
+}
+
+async fn maintenance_loop(daemon: Daemon) {
+    let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
+    loop {
+        tick.tick().await;
+        let d = daemon.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            d.inner.store.sweep_expired()?;
+            d.inner.store.worker_heartbeat(&d.inner.worker_id)?;
+            let max = d.config().cache.max_bytes;
+            d.inner.cas.gc(max).map(|_| ())
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(%err, "maintenance failed"),
+            Err(err) => tracing::warn!(%err, "maintenance task failed"),
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! The content-addressed artifact store: blobs under `state_dir/cas/`, named by their blake3 hex.
+//!
+//! Layout: `cas/<first two hex digits>/<remaining 62>`; writes in progress live in `cas/tmp/`.
+//! A write goes to a temporary file that is fsynced and then renamed into place (and the folder
+//! fsynced), so a blob is either absent or complete, whatever crashes when. Every read hashes
+//! what it read: a blob whose contents no longer match its name (disk corruption, a stray edit)
+//! is removed, reported as an [`Event::ArtifactCorrupted`], and answered as a miss, never served.
+//!
+//! Records of the blobs (size, last access) live in the `artifacts` table of the state store;
+//! garbage collection removes the least recently used blobs until the total fits a size limit.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::events::{Event, EventBus};
+use crate::state::{random_token, Store};
+
+/// What a garbage collection did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GcReport {
+    pub removed: u64,
+    pub freed_bytes: u64,
+    pub remaining_bytes: u64,
+}
+
+/// Handle to the blob folder. `Send + Sync`.
+pub struct ArtifactStore {
+    dir: PathBuf,
+    store: Arc<Store>,
+    events: EventBus,
+}
+
+/// Checks that `hash` is 64 lowercase hex digits, so it can never name a path outside the store.
+pub fn validate_hash(hash: &str) -> Result<()> {
+    if hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err(Error::invalid_argument(format!(
+            "{hash:?} is not a blake3 hex digest (64 lowercase hex digits)"
+        )))
+    }
+}
+
+impl ArtifactStore {
+    /// Opens the store in `dir`, creating it, and removes writes that a crash left unfinished.
+    pub fn open(dir: &Path, store: Arc<Store>, events: EventBus) -> Result<ArtifactStore> {
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        if let Ok(entries) = std::fs::read_dir(&tmp) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(ArtifactStore {
+            dir: dir.to_path_buf(),
+            store,
+            events,
+        })
+    }
+
+    /// Where the blob `hash` lives.
+    pub fn blob_path(&self, hash: &str) -> Result<PathBuf> {
+        validate_hash(hash)?;
+        Ok(self.dir.join(&hash[..2]).join(&hash[2..]))
+    }
+
+    /// Stores `data`; returns its blake3 hex.
+    pub fn put_bytes(&self, data: &[u8]) -> Result<String> {
+        let hash = blake3::hash(data).to_hex().to_string();
+        if self.blob_path(&hash)?.is_file() {
+            self.store.artifact_put(&hash, data.len() as u64)?;
+            return Ok(hash);
+        }
+        let (tmp_path, mut tmp) = self.temp_file()?;
+        let written = tmp
+            .write_all(data)
+            .and_then(|_| tmp.sync_all())
+            .map_err(|e| Error::io(format!("writing {}", tmp_path.display()), e));
+        drop(tmp);
+        self.commit(written.map(|_| (tmp_path, hash.clone(), data.len() as u64)))?;
+        Ok(hash)
+    }
+
+    /// Stores the contents of the file at `path`, hashing while copying; returns hash and size.
+    pub fn put_file(&self, path: &Path) -> Result<(String, u64)> {
+        let mut src = File::open(path).map_err(|e| Error::io(path.display(), e))?;
+        let (tmp_path, mut tmp) = self.temp_file()?;
+        let copied = (|| {
+            let mut hasher = blake3::Hasher::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut size = 0u64;
+            loop {
+                let n = src.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                tmp.write_all(&buf[..n])?;
+                size += n as u64;
+            }
+            tmp.sync_all()?;
+            Ok((hasher.finalize().to_hex().to_string(), size))
+        })()
+        .map_err(|e: std::io::Error| Error::io(format!("storing {}", path.display()), e));
+        drop(tmp);
+        let (hash, size) = match copied {
+            Ok(v) => v,
+            Err(err) => {
+                let _ = std::fs::remove_file(&tmp_path);
+                return Err(err);
+            }
+        };
+        self.commit(Ok((tmp_path, hash.clone(), size)))?;
+        Ok((hash, size))
+    }
+
+    /// Renames a finished temporary file into place and records the blob.
+    fn commit(&self, written: Result<(PathBuf, String, u64)>) -> Result<()> {
+        let (tmp_path, hash, size) = written?;
+        let dest = self.blob_path(&hash)?;
+        let parent = dest.parent().expect("blob paths have a parent");
+        let placed = std::fs::create_dir_all(parent)
+            .and_then(|_| std::fs::rename(&tmp_path, &dest))
+            .and_then(|_| File::open(parent)?.sync_all())
+            .map_err(|e| Error::io(format!("placing blob {hash}"), e));
+        if let Err(err) = placed {
+            let _ = std::fs::remove_file(&tmp_path);
+            return Err(err);
+        }
+        self.store.artifact_put(&hash, size)?;
+        self.events.publish(Event::ArtifactStored { hash, size });
+        Ok(())
+    }
+
+    fn temp_file(&self) -> Result<(PathBuf, File)> {
+        let path = self.dir.join("tmp").join(random_token()?);
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        Ok((path, file))
+    }
+
+    /// The verified contents of blob `hash`, or `None` if it is absent or was corrupt.
+    pub fn get(&self, hash: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.blob_path(hash)?;
+        let data = match std::fs::read(&path) {
+            Ok(data) => data,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(path.display(), e)),
+        };
+        if blake3::hash(&data).to_hex().as_str() != hash {
+            self.discard_corrupt(hash, &path)?;
+            return Ok(None);
+        }
+        self.store.artifact_touch(hash)?;
+        Ok(Some(data))
+    }
+
+    /// Copies blob `hash` to `dest` (atomically: a temporary file beside it, then a rename),
+    /// verifying it on the way. `false` if the blob is absent or was corrupt; `dest` is then
+    /// untouched. Whether `dest` is an acceptable place is the caller's decision.
+    pub fn restore_to(&self, hash: &str, dest: &Path) -> Result<bool> {
+        let path = self.blob_path(hash)?;
+        let mut src = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io(path.display(), e)),
+        };
+        let parent = dest
+            .parent()
+            .ok_or_else(|| Error::invalid_argument(format!("{} has no parent", dest.display())))?;
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
+        let tmp_dest = parent.join(format!(".buildnet-restore-{}", random_token()?));
+        let copied = (|| {
+            let mut out = File::create(&tmp_dest)?;
+            let mut hasher = blake3::Hasher::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = src.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n])?;
+            }
+            Ok(hasher.finalize())
+        })()
+        .map_err(|e: std::io::Error| Error::io(format!("restoring {}", dest.display()), e));
+        let actual = match copied {
+            Ok(h) => h,
+            Err(err) => {
+                let _ = std::fs::remove_file(&tmp_dest);
+                return Err(err);
+            }
+        };
+        if actual.to_hex().as_str() != hash {
+            let _ = std::fs::remove_file(&tmp_dest);
+            self.discard_corrupt(hash, &path)?;
+            return Ok(false);
+        }
+        std::fs::rename(&tmp_dest, dest).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp_dest);
+            Error::io(format!("restoring {}", dest.display()), e)
+        })?;
+        self.store.artifact_touch(hash)?;
+        Ok(true)
+    }
+
+    fn discard_corrupt(&self, hash: &str, path: &Path) -> Result<()> {
+        tracing::warn!(hash, path = %path.display(), "corrupt blob removed");
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("removing corrupt blob {hash}"), e)),
+        }
+        self.store.artifact_remove(hash)?;
+        self.events.publish(Event::ArtifactCorrupted {
+            hash: hash.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Whether blob `hash` is present (not verified).
+    pub fn contains(&self, hash: &str) -> Result<bool> {
+        Ok(self.blob_path(hash)?.is_file())
+    }
+
+    /// Number of blobs and their total size.
+    pub fn totals(&self) -> Result<(u64, u64)> {
+        self.store.artifact_totals()
+    }
+
+    /// Removes least recently used blobs until the store holds at most `max_bytes`.
+    pub fn gc(&self, max_bytes: u64) -> Result<GcReport> {
+        let (_, mut total) = self.store.artifact_totals()?;
+        let mut report = GcReport {
+            removed: 0,
+            freed_bytes: 0,
+            remaining_bytes: total,
+        };
+        while total > max_bytes {
+            let oldest = self.store.artifacts_by_last_access(0, 256)?;
+            if oldest.is_empty() {
+                break;
+            }
+            for record in oldest {
+                if total <= max_bytes {
+                    break;
+                }
+                let path = self.blob_path(&record.hash)?;
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(path.display(), e)),
+                }
+                self.store.artifact_remove(&record.hash)?;
+                total = total.saturating_sub(record.size);
+                report.removed += 1;
+                report.freed_bytes += record.size;
+            }
+        }
+        report.remaining_bytes = total;
+        if report.removed > 0 {
+            self.events.publish(Event::ArtifactsCollected {
+                removed: report.removed,
+                freed_bytes: report.freed_bytes,
+            });
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::state::StoreOptions;
+
+    fn open() -> (tempfile::TempDir, ArtifactStore, EventBus) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("state.db"), StoreOptions::default()).unwrap());
+        let events = EventBus::new();
+        let cas = ArtifactStore::open(&dir.path().join("cas"), store, events.clone()).unwrap();
+        (dir, cas, events)
+    }
+
+    #[test]
+    fn put_get_roundtrip_is_content_addressed() {
+        let (_dir, cas, _) = open();
+        let hash = cas.put_bytes(b"hello").unwrap();
+        assert_eq!(hash, blake3::hash(b"hello").to_hex().as_str());
+        assert_eq!(cas.put_bytes(b"hello").unwrap(), hash);
+        assert_eq!(cas.get(&hash).unwrap().as_deref(), Some(&b"hello"[..]));
+        assert_eq!(cas.totals().unwrap(), (1, 5));
+        let path = cas.blob_path(&hash).unwrap();
+        assert!(path.ends_with(format!("{}/{}", &hash[..2], &hash[2..])));
+        assert_eq!(std::fs::read_dir(cas.dir.join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn put_file_and_restore_to_a_new_place() {
+        let (dir, cas, _) = open();
+        let src = dir.path().join("src.bin");
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&src, &data).unwrap();
+        let (hash, size) = cas.put_file(&src).unwrap();
+        assert_eq!(size, data.len() as u64);
+        let dest = dir.path().join("out/nested/copy.bin");
+        assert!(cas.restore_to(&hash, &dest).unwrap());
+        assert_eq!(std::fs::read(&dest).unwrap(), data);
+        let missing = "0".repeat(64);
+        assert!(!cas.restore_to(&missing, &dir.path().join("never")).unwrap());
+        assert!(!dir.path().join("never").exists());
+    }
+
+    #[test]
+    fn a_corrupted_blob_is_detected_removed_and_never_served() {
+        let (dir, cas, events) = open();
+        let mut rx = events.subscribe();
+        let hash = cas.put_bytes(b"precious output").unwrap();
+        let path = cas.blob_path(&hash).unwrap();
+        std::fs::write(&path, b"precious outpuT").unwrap();
+        assert_eq!(cas.get(&hash).unwrap(), None);
+        assert!(!path.exists());
+        assert_eq!(cas.totals().unwrap(), (0, 0));
+        let hash2 = cas.put_bytes(b"another").unwrap();
+        std::fs::write(cas.blob_path(&hash2).unwrap(), b"tampered").unwrap();
+        let dest = dir.path().join("restored");
+        assert!(!cas.restore_to(&hash2, &dest).unwrap());
+        assert!(!dest.exists());
+        let kinds: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|e| serde_json::to_value(&*e).unwrap()["type"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            kinds,
+            vec!["artifact_stored", "artifact_corrupted", "artifact_stored", "artifact_corrupted"]
+        );
+    }
+
+    #[test]
+    fn gc_removes_least_recently_used_first() {
+        let (_dir, cas, _) = open();
+        let a = cas.put_bytes(&[1u8; 100]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let b = cas.put_bytes(&[2u8; 100]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let c = cas.put_bytes(&[3u8; 100]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        cas.get(&a).unwrap();
+        let report = cas.gc(200).unwrap();
+        assert_eq!(report, GcReport { removed: 1, freed_bytes: 100, remaining_bytes: 200 });
+        assert!(!cas.contains(&b).unwrap());
+        assert!(cas.contains(&a).unwrap() && cas.contains(&c).unwrap());
+        assert_eq!(cas.gc(0).unwrap().remaining_bytes, 0);
+        assert_eq!(cas.totals().unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn hashes_that_are_not_digests_are_refused() {
+        let (_dir, cas, _) = open();
+        for bad in ["../../etc/passwd", "", &"A".repeat(64), &"a".repeat(63)] {
+            assert_eq!(cas.get(bad).unwrap_err().code(), ErrorCode::InvalidArgument);
+        }
+    }
+
+    #[test]
+    fn leftover_temporary_files_are_cleaned_on_open() {
+        let (dir, cas, _) = open();
+        std::fs::write(cas.dir.join("tmp/half-written"), b"x").unwrap();
+        let store = Arc::clone(&cas.store);
+        drop(cas);
+        let cas = ArtifactStore::open(&dir.path().join("cas"), store, EventBus::new()).unwrap();
+        assert_eq!(std::fs::read_dir(cas.dir.join("tmp")).unwrap().count(), 0);
+    }
+}

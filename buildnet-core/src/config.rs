@@ -1,0 +1,475 @@
+//! `buildnet.yaml`: loading, discovery, environment overrides and validation.
+//!
+//! The file is found at the path given, or by walking up from the current directory. Its folder
+//! is the workspace root: every relative path in it (`state_dir`, a target's `cwd`) is relative
+//! to that folder. Unknown fields are errors, so a typo never silently does nothing. A malformed
+//! file gives an error naming the file, the line and column, and the offending field.
+//!
+//! Environment overrides, applied after the file: `BUILDNET_DB` (database path),
+//! `BUILDNET_HOST`, `BUILDNET_PORT`, `BUILDNET_TOKEN`.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The file names looked for, in order, when no path is given.
+pub const CONFIG_FILE_NAMES: [&str; 2] = ["buildnet.yaml", "buildnet.yml"];
+
+/// Adapters that supply defaults for a known tool (their defaults land with the orchestrator).
+pub const KNOWN_ADAPTERS: [&str; 5] = ["esbuild", "bun", "tsc", "vite", "npm-script"];
+
+/// The loaded, validated configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    /// The workspace root: the folder of the config file (or the current directory without one).
+    pub root: PathBuf,
+    /// The file this configuration came from, if any.
+    pub file: Option<PathBuf>,
+    /// Absolute path of the state directory (database, blobs, logs).
+    pub state_dir: PathBuf,
+    /// Absolute path of the SQLite database.
+    pub db_path: PathBuf,
+    pub server: ServerConfig,
+    /// How many targets may run at once.
+    pub concurrency: usize,
+    /// Whether `serve` watches the workspace and rebuilds on change.
+    pub watch: bool,
+    pub cache: CacheConfig,
+    pub targets: BTreeMap<String, TargetConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on; loopback unless configured otherwise.
+    pub host: String,
+    /// Port to listen on; 0 picks any free port (see `Daemon::status` for the one bound).
+    pub port: u16,
+    /// Bearer token required on every API call when set. Never serialized back out.
+    #[serde(skip_serializing)]
+    pub token: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 7890,
+            token: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Garbage collection brings the artifact store down to this many bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_bytes: 10 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// One build target as written in `buildnet.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Shell command, run by `/bin/sh -c`. May be omitted when an adapter supplies one.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Working directory, relative to the workspace root.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Targets that must succeed before this one runs.
+    #[serde(default)]
+    pub deps: Vec<String>,
+    /// Globs (relative to `cwd`) whose files enter the cache key.
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// Globs (relative to `cwd`) of the files the command produces.
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    /// Names of environment variables whose values enter the cache key.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Kill the command after this many milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Whether results may be cached.
+    #[serde(default = "default_true")]
+    pub cache: bool,
+    /// A known tool whose defaults apply (`esbuild`, `bun`, `tsc`, `vite`, `npm-script`).
+    #[serde(default)]
+    pub adapter: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The file as written: every field optional, unknown fields refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    state_dir: Option<String>,
+    #[serde(default)]
+    server: ServerConfig,
+    #[serde(default)]
+    concurrency: Option<usize>,
+    #[serde(default)]
+    watch: bool,
+    #[serde(default)]
+    cache: CacheConfig,
+    #[serde(default)]
+    targets: BTreeMap<String, TargetConfig>,
+}
+
+impl Config {
+    /// Loads the file at `path`, or discovers one by walking up from the current directory. With
+    /// no path and no file found, the defaults apply with the current directory as the root.
+    /// Environment overrides are applied in both cases.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let mut config = match path {
+            Some(path) => Self::from_file(path)?,
+            None => {
+                let cwd = std::env::current_dir()
+                    .map_err(|e| Error::io("reading the current directory", e))?;
+                match discover(&cwd) {
+                    Some(found) => Self::from_file(&found)?,
+                    None => Self::parse("", None, &cwd)?,
+                }
+            }
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Reads and parses one file; its folder becomes the workspace root.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::config(format!("cannot read {}: {e}", path.display())))?;
+        let abs = absolute(path)?;
+        let root = abs
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        Self::parse(&text, Some(&abs), &root)
+    }
+
+    /// Parses YAML text. `file` only names the source in error messages.
+    pub fn parse(text: &str, file: Option<&Path>, root: &Path) -> Result<Config> {
+        let name = file
+            .map(|f| f.display().to_string())
+            .unwrap_or_else(|| "buildnet.yaml".to_string());
+        let raw: RawConfig = if text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            let de = serde_norway::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(de).map_err(|err| {
+                let field = err.path().to_string();
+                let inner = err.into_inner();
+                let at = inner
+                    .location()
+                    .map(|l| format!(":{}:{}", l.line(), l.column()))
+                    .unwrap_or_default();
+                let field = if field == "." {
+                    String::new()
+                } else {
+                    format!(" field `{field}`:")
+                };
+                Error::config(format!("{name}{at}:{field} {inner}"))
+            })?
+        };
+        let root = absolute(root)?;
+        let state_dir = root.join(raw.state_dir.as_deref().unwrap_or(".buildnet"));
+        let config = Config {
+            db_path: state_dir.join("state.db"),
+            state_dir,
+            root,
+            file: file.map(Path::to_path_buf),
+            server: raw.server,
+            concurrency: raw.concurrency.unwrap_or_else(default_concurrency),
+            watch: raw.watch,
+            cache: raw.cache,
+            targets: raw.targets,
+        };
+        config
+            .validate()
+            .map_err(|e| Error::config(format!("{name}: {}", e.message())))?;
+        Ok(config)
+    }
+
+    /// Applies `BUILDNET_DB`, `BUILDNET_HOST`, `BUILDNET_PORT`, `BUILDNET_TOKEN` from `env`.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(db) = env("BUILDNET_DB").filter(|v| !v.is_empty()) {
+            self.db_path = self.root.join(db);
+        }
+        if let Some(host) = env("BUILDNET_HOST").filter(|v| !v.is_empty()) {
+            self.server.host = host;
+        }
+        if let Some(port) = env("BUILDNET_PORT").filter(|v| !v.is_empty()) {
+            self.server.port = port.parse().map_err(|_| {
+                Error::config(format!(
+                    "BUILDNET_PORT: {port:?} is not a port number (0-65535)"
+                ))
+            })?;
+        }
+        if let Some(token) = env("BUILDNET_TOKEN").filter(|v| !v.is_empty()) {
+            self.server.token = Some(token);
+        }
+        Ok(())
+    }
+
+    /// Checks what types alone cannot: names, references between targets, paths, numbers.
+    /// Cycles are left to the orchestrator, which reports them when a build is requested.
+    pub fn validate(&self) -> Result<()> {
+        if self.concurrency == 0 {
+            return Err(Error::config("field `concurrency`: must be at least 1"));
+        }
+        if self.server.host.trim().is_empty() {
+            return Err(Error::config("field `server.host`: must not be empty"));
+        }
+        if self.cache.max_bytes == 0 {
+            return Err(Error::config("field `cache.max_bytes`: must be at least 1"));
+        }
+        for (name, target) in &self.targets {
+            validate_target(name, target, &self.targets)?;
+        }
+        Ok(())
+    }
+}
+
+fn validate_target(
+    name: &str,
+    target: &TargetConfig,
+    all: &BTreeMap<String, TargetConfig>,
+) -> Result<()> {
+    let field = |f: &str, msg: String| Error::config(format!("field `targets.{name}{f}`: {msg}"));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:@/".contains(c))
+    {
+        return Err(field(
+            "",
+            format!("target name {name:?} may only use letters, digits and - _ . : @ /"),
+        ));
+    }
+    let command_empty = target.command.as_deref().is_none_or(|c| c.trim().is_empty());
+    if command_empty && target.adapter.is_none() {
+        return Err(field(".command", "a target needs a command or an adapter".into()));
+    }
+    if let Some(adapter) = &target.adapter {
+        if !KNOWN_ADAPTERS.contains(&adapter.as_str()) {
+            return Err(field(
+                ".adapter",
+                format!(
+                    "unknown adapter {adapter:?} (known: {})",
+                    KNOWN_ADAPTERS.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(cwd) = &target.cwd {
+        check_relative(cwd).map_err(|msg| field(".cwd", msg))?;
+    }
+    for dep in &target.deps {
+        if !all.contains_key(dep) {
+            let known: Vec<&str> = all.keys().map(String::as_str).collect();
+            return Err(field(
+                ".deps",
+                format!("unknown target {dep:?} (known: {})", known.join(", ")),
+            ));
+        }
+    }
+    for (list, globs) in [("inputs", &target.inputs), ("outputs", &target.outputs)] {
+        for glob in globs {
+            let pattern = glob.strip_prefix('!').unwrap_or(glob);
+            check_relative(pattern).map_err(|msg| field(&format!(".{list}"), msg))?;
+            globset::Glob::new(pattern)
+                .map_err(|e| field(&format!(".{list}"), format!("invalid glob {glob:?}: {e}")))?;
+        }
+    }
+    for var in &target.env {
+        let valid = !var.is_empty()
+            && !var.starts_with(|c: char| c.is_ascii_digit())
+            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(field(
+                ".env",
+                format!("{var:?} is not an environment variable name"),
+            ));
+        }
+    }
+    if target.timeout_ms == Some(0) {
+        return Err(field(".timeout_ms", "must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// A path in the config must stay inside the workspace: relative, with no `..` leaving it.
+fn check_relative(path: &str) -> std::result::Result<(), String> {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        return Err(format!("{path:?} must be relative to the workspace root"));
+    }
+    let mut depth: i64 = 0;
+    for component in p.components() {
+        match component {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return Err(format!("{path:?} leaves the workspace"));
+        }
+    }
+    Ok(())
+}
+
+/// Walks up from `start` looking for a config file.
+pub fn discover(start: &Path) -> Option<PathBuf> {
+    start.ancestors().find_map(|dir| {
+        CONFIG_FILE_NAMES
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|e| Error::io(format!("resolving {}", path.display()), e))
+}
+
+fn default_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Some(Path::new("/ws/buildnet.yaml")), Path::new("/ws"))
+    }
+
+    #[test]
+    fn empty_file_gives_the_documented_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.state_dir, PathBuf::from("/ws/.buildnet"));
+        assert_eq!(c.db_path, PathBuf::from("/ws/.buildnet/state.db"));
+        assert_eq!(c.server.host, "127.0.0.1");
+        assert_eq!(c.server.port, 7890);
+        assert!(c.concurrency >= 1);
+        assert!(!c.watch);
+        assert!(c.targets.is_empty());
+    }
+
+    #[test]
+    fn full_file_parses_targets() {
+        let c = parse(
+            "state_dir: state\nserver:\n  host: 0.0.0.0\n  port: 0\nconcurrency: 3\nwatch: true\n\
+             targets:\n  lib:\n    command: tsc -b\n    cwd: packages/lib\n    inputs: [\"src/**/*.ts\"]\n    outputs: [dist/**]\n    env: [NODE_ENV]\n  \
+             app:\n    adapter: esbuild\n    deps: [lib]\n    timeout_ms: 5000\n    cache: false\n",
+        )
+        .unwrap();
+        assert_eq!(c.state_dir, PathBuf::from("/ws/state"));
+        assert_eq!(c.server.port, 0);
+        assert_eq!(c.concurrency, 3);
+        assert!(c.watch);
+        let lib = &c.targets["lib"];
+        assert_eq!(lib.command.as_deref(), Some("tsc -b"));
+        assert_eq!(lib.inputs, vec!["src/**/*.ts"]);
+        assert!(lib.cache);
+        let app = &c.targets["app"];
+        assert_eq!(app.deps, vec!["lib"]);
+        assert!(!app.cache);
+        assert_eq!(app.timeout_ms, Some(5000));
+    }
+
+    #[test]
+    fn type_error_names_file_line_column_and_field() {
+        let err = parse("server:\n  host: localhost\n  port: lots\n").unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Config);
+        let msg = err.message();
+        assert!(msg.starts_with("/ws/buildnet.yaml:3:9:"), "{msg}");
+        assert!(msg.contains("`server.port`"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_field_is_refused_with_its_name() {
+        let err = parse("targets:\n  a:\n    comand: x\n").unwrap_err();
+        let msg = err.message();
+        assert!(msg.contains(":3:"), "{msg}");
+        assert!(msg.contains("comand"), "{msg}");
+    }
+
+    #[test]
+    fn broken_yaml_gives_a_position() {
+        let err = parse("server: [1, 2\n").unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Config);
+        assert!(err.message().starts_with("/ws/buildnet.yaml:"), "{}", err.message());
+    }
+
+    #[test]
+    fn semantic_errors_name_the_field() {
+        let cases = [
+            ("targets:\n  a:\n    command: x\n    deps: [b]\n", "targets.a.deps", "unknown target \"b\""),
+            ("targets:\n  a:\n    cwd: x\n", "targets.a.command", "needs a command"),
+            ("targets:\n  a:\n    command: x\n    cwd: ../up\n", "targets.a.cwd", "leaves the workspace"),
+            ("targets:\n  a:\n    command: x\n    outputs: [/etc/x]\n", "targets.a.outputs", "relative"),
+            ("targets:\n  a:\n    adapter: make\n", "targets.a.adapter", "unknown adapter"),
+            ("targets:\n  a:\n    command: x\n    env: [\"1X\"]\n", "targets.a.env", "not an environment"),
+            ("concurrency: 0\n", "concurrency", "at least 1"),
+        ];
+        for (text, field, needle) in cases {
+            let msg = parse(text).unwrap_err().message().to_string();
+            assert!(msg.contains(field) && msg.contains(needle), "{text:?} gave {msg}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_apply() {
+        let mut c = parse("").unwrap();
+        c.apply_env(|name| match name {
+            "BUILDNET_DB" => Some("/tmp/other.db".into()),
+            "BUILDNET_HOST" => Some("::1".into()),
+            "BUILDNET_PORT" => Some("0".into()),
+            "BUILDNET_TOKEN" => Some("secret".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.db_path, PathBuf::from("/tmp/other.db"));
+        assert_eq!(c.server.host, "::1");
+        assert_eq!(c.server.port, 0);
+        assert_eq!(c.server.token.as_deref(), Some("secret"));
+        let err = c
+            .apply_env(|n| (n == "BUILDNET_PORT").then(|| "70000".into()))
+            .unwrap_err();
+        assert!(err.message().contains("BUILDNET_PORT"));
+    }
+
+    #[test]
+    fn discovery_walks_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b/c");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::write(dir.path().join("buildnet.yaml"), "concurrency: 2\n").unwrap();
+        assert_eq!(discover(&nested), Some(dir.path().join("buildnet.yaml")));
+        let c = Config::from_file(&dir.path().join("buildnet.yaml")).unwrap();
+        assert_eq!(c.root, dir.path());
+        assert_eq!(c.concurrency, 2);
+    }
+}

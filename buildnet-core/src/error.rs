@@ -1,0 +1,130 @@
+//! The one error type of the engine.
+//!
+//! Every failure carries a stable, numbered [`ErrorCode`]; the faces (CLI exit codes, the C ABI's
+//! negative return values, Node's `err.code`, Python's exception classes) map from the code alone,
+//! never from the message. Messages say what was wrong and with which input.
+
+use std::fmt;
+
+/// Stable error codes. The numbers never change meaning; new codes are only added.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[repr(i32)]
+pub enum ErrorCode {
+    /// An argument was malformed (empty key, bad TTL, invalid UTF-8, ...).
+    InvalidArgument = 1,
+    /// The thing asked for does not exist.
+    NotFound = 2,
+    /// The configuration file or an environment override is invalid.
+    Config = 3,
+    /// The target graph has a cycle.
+    Cycle = 4,
+    /// The resource is held by someone else.
+    Busy = 5,
+    /// A filesystem or socket operation failed.
+    Io = 6,
+    /// The operation was cancelled.
+    Cancelled = 7,
+    /// The operation did not finish in time.
+    Timeout = 8,
+    /// A token was required and missing or wrong.
+    Unauthorized = 9,
+    /// The state database failed.
+    Database = 10,
+    /// The handle was used after it was stopped or destroyed, or in a forked child.
+    InvalidState = 11,
+    /// A bug: an invariant did not hold.
+    Internal = 12,
+}
+
+impl ErrorCode {
+    /// The stable string form used by the Node binding and JSON errors, e.g. `BUILDNET_NOT_FOUND`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "BUILDNET_INVALID_ARGUMENT",
+            ErrorCode::NotFound => "BUILDNET_NOT_FOUND",
+            ErrorCode::Config => "BUILDNET_CONFIG",
+            ErrorCode::Cycle => "BUILDNET_CYCLE",
+            ErrorCode::Busy => "BUILDNET_BUSY",
+            ErrorCode::Io => "BUILDNET_IO",
+            ErrorCode::Cancelled => "BUILDNET_CANCELLED",
+            ErrorCode::Timeout => "BUILDNET_TIMEOUT",
+            ErrorCode::Unauthorized => "BUILDNET_UNAUTHORIZED",
+            ErrorCode::Database => "BUILDNET_DATABASE",
+            ErrorCode::InvalidState => "BUILDNET_INVALID_STATE",
+            ErrorCode::Internal => "BUILDNET_INTERNAL",
+        }
+    }
+}
+
+/// An engine error: a code and a message that names the input at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    code: ErrorCode,
+    message: String,
+}
+
+/// Result with the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Config, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+
+    pub fn invalid_state(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidState, message)
+    }
+
+    /// An I/O error with the path or operation it concerns.
+    pub fn io(context: impl fmt::Display, err: std::io::Error) -> Self {
+        let code = if err.kind() == std::io::ErrorKind::NotFound {
+            ErrorCode::NotFound
+        } else {
+            ErrorCode::Io
+        };
+        Self::new(code, format!("{context}: {err}"))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        Error::new(ErrorCode::Database, format!("state database: {err}"))
+    }
+}

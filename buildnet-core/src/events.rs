@@ -1,0 +1,124 @@
+//! The one event bus. Everything observable is published here; the WebSocket stream, the
+//! bindings' event pull and the CLI's progress display are all subscribers of it.
+//!
+//! Each event is wrapped in an [`EventEnvelope`] with a sequence number (gap-free per daemon, so a
+//! subscriber that lagged knows how much it missed) and a timestamp. Publishing never blocks and
+//! never fails: with no subscriber the event is simply dropped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::state::now_ms;
+
+/// Events a slow subscriber may fall behind by before it starts missing some.
+const CAPACITY: usize = 4096;
+
+/// What happened.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The HTTP server is listening.
+    DaemonStarted { address: String },
+    /// The daemon stopped serving.
+    DaemonStopped,
+    /// `buildnet.yaml` was read again.
+    ConfigReloaded { targets: usize },
+    /// A key was set or deleted.
+    StateChanged { key: String, op: StateOp },
+    LockAcquired { resource: String, fence: i64 },
+    LockReleased { resource: String },
+    /// A blob entered the artifact store.
+    ArtifactStored { hash: String, size: u64 },
+    /// A blob on disk did not match its hash; it was removed and treated as a miss.
+    ArtifactCorrupted { hash: String },
+    /// Garbage collection removed blobs.
+    ArtifactsCollected { removed: u64, freed_bytes: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateOp {
+    Set,
+    Delete,
+}
+
+/// An event with its place in the stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventEnvelope {
+    pub seq: u64,
+    pub at_ms: i64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Cheap to clone; every clone publishes to the same subscribers.
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<Arc<EventEnvelope>>,
+    seq: Arc<AtomicU64>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventBus {
+    pub fn new() -> EventBus {
+        let (sender, _) = broadcast::channel(CAPACITY);
+        EventBus {
+            sender,
+            seq: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Publishes `event` to every current subscriber.
+    pub fn publish(&self, event: Event) {
+        if self.sender.receiver_count() == 0 {
+            return;
+        }
+        let envelope = EventEnvelope {
+            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
+            at_ms: now_ms(),
+            event,
+        };
+        let _ = self.sender.send(Arc::new(envelope));
+    }
+
+    /// A new subscriber that sees every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<EventEnvelope>> {
+        self.sender.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscribers_see_events_in_order_as_json() {
+        let bus = EventBus::new();
+        bus.publish(Event::DaemonStopped);
+        let mut rx = bus.subscribe();
+        bus.publish(Event::StateChanged {
+            key: "k".into(),
+            op: StateOp::Set,
+        });
+        bus.publish(Event::LockReleased {
+            resource: "r".into(),
+        });
+        let first = rx.try_recv().unwrap();
+        let second = rx.try_recv().unwrap();
+        assert!(second.seq == first.seq + 1);
+        let json = serde_json::to_value(&*first).unwrap();
+        assert_eq!(json["type"], "state_changed");
+        assert_eq!(json["key"], "k");
+        assert_eq!(json["op"], "set");
+        assert!(rx.try_recv().is_err());
+    }
+}

@@ -1,0 +1,334 @@
+//! Workspace tree hashing: the files matching a set of globs, hashed in parallel.
+//!
+//! The walk honours `.gitignore`, `.ignore` and `.git/info/exclude` (whether or not the folder is
+//! a git repository) and never enters `.git` or the state directory. Globs are relative to the
+//! root; a glob starting with `!` excludes. No globs means every file.
+//!
+//! A stat cache remembers, per path, the size, modification time and inode seen when the file
+//! was last read, with its hash: a file whose stat is unchanged is not read again. A file
+//! modified within [`RACY_WINDOW`] of being hashed is not cached, since a second write in the
+//! same timestamp tick would leave its stat unchanged (git's "racily clean" problem).
+//!
+//! The tree hash is blake3 over the sorted list of `path NUL file-hash` records, so it changes
+//! when any matched file is added, removed, renamed or edited.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use ignore::{WalkBuilder, WalkState};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Files modified this recently before hashing are read again next time.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+/// One hashed file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileHash {
+    /// Path relative to the root, with `/` separators.
+    pub path: String,
+    /// blake3 hex of the contents.
+    pub hash: String,
+}
+
+/// The result of hashing a tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TreeHash {
+    /// blake3 hex over every file's path and hash.
+    pub root: String,
+    /// Matched files, sorted by path.
+    pub files: Vec<FileHash>,
+    /// How many files were read (the rest came from the stat cache).
+    pub files_read: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stat {
+    size: u64,
+    mtime: Option<SystemTime>,
+    inode: u64,
+}
+
+impl Stat {
+    fn of(meta: &std::fs::Metadata) -> Stat {
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Stat {
+            size: meta.len(),
+            mtime: meta.modified().ok(),
+            inode,
+        }
+    }
+}
+
+/// Hashes trees, remembering file stats between calls. `Send + Sync`.
+#[derive(Default)]
+pub struct TreeHasher {
+    stat_cache: Mutex<HashMap<PathBuf, (Stat, blake3::Hash)>>,
+}
+
+/// The folders never walked, whatever the ignore files say.
+struct Skip {
+    dirs: Vec<PathBuf>,
+}
+
+impl TreeHasher {
+    pub fn new() -> TreeHasher {
+        TreeHasher::default()
+    }
+
+    /// Hashes the files under `root` matching `globs`, skipping the folders in `skip_dirs`.
+    pub fn hash_tree(&self, root: &Path, globs: &[String], skip_dirs: &[PathBuf]) -> Result<TreeHash> {
+        let (include, exclude) = compile_globs(globs)?;
+        let root = std::path::absolute(root).map_err(|e| Error::io(root.display(), e))?;
+        if !root.is_dir() {
+            return Err(Error::not_found(format!("{} is not a directory", root.display())));
+        }
+        let skip = Skip {
+            dirs: skip_dirs.iter().chain([&root.join(".git")]).cloned().collect(),
+        };
+        let found: Mutex<Vec<(String, blake3::Hash, bool)>> = Mutex::new(Vec::new());
+        let failure: Mutex<Option<Error>> = Mutex::new(None);
+        let started = SystemTime::now();
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let walker = WalkBuilder::new(&root)
+            .hidden(false)
+            .parents(false)
+            .require_git(false)
+            .threads(threads)
+            .filter_entry(move |entry| !skip.dirs.iter().any(|d| entry.path() == d))
+            .build_parallel();
+        walker.run(|| {
+            let root = &root;
+            let include = &include;
+            let exclude = &exclude;
+            let found = &found;
+            let failure = &failure;
+            Box::new(move |entry| {
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(err) => {
+                        store_failure(failure, Error::internal(format!("walking the tree: {err}")));
+                        return WalkState::Quit;
+                    }
+                };
+                if !entry.file_type().is_some_and(|t| t.is_file()) {
+                    return WalkState::Continue;
+                }
+                let Ok(rel) = entry.path().strip_prefix(root) else {
+                    return WalkState::Continue;
+                };
+                if !include.as_ref().is_none_or(|g| g.is_match(rel)) || exclude.is_match(rel) {
+                    return WalkState::Continue;
+                }
+                match self.hash_one(entry.path(), started) {
+                    Ok((hash, read)) => {
+                        let rel = rel.to_string_lossy().replace('\\', "/");
+                        crate::lock(found).push((rel, hash, read));
+                        WalkState::Continue
+                    }
+                    Err(err) => {
+                        store_failure(failure, err);
+                        WalkState::Quit
+                    }
+                }
+            })
+        });
+        if let Some(err) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(err);
+        }
+        let mut files = found.into_inner().unwrap_or_else(|p| p.into_inner());
+        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut root_hasher = blake3::Hasher::new();
+        let mut files_read = 0;
+        let files = files
+            .into_iter()
+            .map(|(path, hash, read)| {
+                root_hasher.update(path.as_bytes());
+                root_hasher.update(&[0]);
+                root_hasher.update(hash.as_bytes());
+                files_read += usize::from(read);
+                FileHash {
+                    path,
+                    hash: hash.to_hex().to_string(),
+                }
+            })
+            .collect();
+        Ok(TreeHash {
+            root: root_hasher.finalize().to_hex().to_string(),
+            files,
+            files_read,
+        })
+    }
+
+    /// Hash of one file, from the stat cache when its stat is unchanged. The bool says whether
+    /// the file was read.
+    fn hash_one(&self, path: &Path, started: SystemTime) -> Result<(blake3::Hash, bool)> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path.display(), e))?;
+        let stat = Stat::of(&meta);
+        if let Some((cached, hash)) = crate::lock(&self.stat_cache).get(path) {
+            if *cached == stat {
+                return Ok((*hash, false));
+            }
+        }
+        let hash = super::blake3_file_single(path, stat.size).map_err(|e| Error::io(path.display(), e))?;
+        let settled = stat
+            .mtime
+            .and_then(|m| started.duration_since(m).ok())
+            .is_some_and(|age| age >= RACY_WINDOW);
+        let mut cache = crate::lock(&self.stat_cache);
+        if settled {
+            cache.insert(path.to_path_buf(), (stat, hash));
+        } else {
+            cache.remove(path);
+        }
+        Ok((hash, true))
+    }
+
+    /// Forgets every remembered stat.
+    pub fn clear(&self) {
+        crate::lock(&self.stat_cache).clear();
+    }
+}
+
+fn store_failure(slot: &Mutex<Option<Error>>, err: Error) {
+    let mut slot = crate::lock(slot);
+    if slot.is_none() {
+        *slot = Some(err);
+    }
+}
+
+/// Splits globs into an include set (`None`: everything) and an exclude set.
+fn compile_globs(globs: &[String]) -> Result<(Option<GlobSet>, GlobSet)> {
+    let mut include = GlobSetBuilder::new();
+    let mut exclude = GlobSetBuilder::new();
+    let mut any_include = false;
+    for glob in globs {
+        let (builder, pattern) = match glob.strip_prefix('!') {
+            Some(p) => (&mut exclude, p),
+            None => {
+                any_include = true;
+                (&mut include, glob.as_str())
+            }
+        };
+        let compiled = globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .or_else(|_| Glob::new(pattern))
+            .map_err(|e| Error::invalid_argument(format!("invalid glob {glob:?}: {e}")))?;
+        builder.add(compiled);
+    }
+    let build = |b: GlobSetBuilder| {
+        b.build()
+            .map_err(|e| Error::invalid_argument(format!("invalid globs: {e}")))
+    };
+    let include = if any_include { Some(build(include)?) } else { None };
+    Ok((include, build(exclude)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, data: &str) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+
+    fn age(root: &Path, rel: &str) {
+        let old = SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(root.join(rel))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+
+    fn paths(t: &TreeHash) -> Vec<&str> {
+        t.files.iter().map(|f| f.path.as_str()).collect()
+    }
+
+    #[test]
+    fn globs_gitignore_and_skipped_dirs_select_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, ".gitignore", "dist/\n*.log\n");
+        write(root, "src/a.ts", "a");
+        write(root, "src/deep/b.ts", "b");
+        write(root, "src/c.js", "c");
+        write(root, "src/debug.log", "log");
+        write(root, "dist/out.js", "out");
+        write(root, ".buildnet/state.db", "db");
+        write(root, ".git/HEAD", "ref");
+        let hasher = TreeHasher::new();
+        let skip = [root.join(".buildnet")];
+        let all = hasher.hash_tree(root, &[], &skip).unwrap();
+        assert_eq!(paths(&all), vec![".gitignore", "src/a.ts", "src/c.js", "src/deep/b.ts"]);
+        let ts = hasher
+            .hash_tree(root, &["src/**/*.ts".into(), "!src/deep/**".into()], &skip)
+            .unwrap();
+        assert_eq!(paths(&ts), vec!["src/a.ts"]);
+        assert_eq!(ts.files[0].hash, blake3::hash(b"a").to_hex().as_str());
+    }
+
+    #[test]
+    fn root_hash_changes_on_edit_add_remove_and_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "a", "1");
+        write(root, "b", "2");
+        let hasher = TreeHasher::new();
+        let mut seen = vec![hasher.hash_tree(root, &[], &[]).unwrap().root];
+        let mut step = |f: &dyn Fn()| {
+            f();
+            let h = hasher.hash_tree(root, &[], &[]).unwrap().root;
+            assert!(!seen.contains(&h), "a change left the tree hash as before");
+            seen.push(h);
+        };
+        step(&|| write(root, "a", "changed"));
+        step(&|| write(root, "c", "3"));
+        step(&|| std::fs::remove_file(root.join("b")).unwrap());
+        step(&|| std::fs::rename(root.join("c"), root.join("c2")).unwrap());
+        let again = TreeHasher::new().hash_tree(root, &[], &[]).unwrap().root;
+        assert_eq!(&again, seen.last().unwrap(), "same files, same hash");
+    }
+
+    #[test]
+    fn stat_cache_skips_unchanged_files_and_rereads_changed_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for i in 0..20 {
+            write(root, &format!("f{i}"), &format!("content {i}"));
+            age(root, &format!("f{i}"));
+        }
+        let hasher = TreeHasher::new();
+        let first = hasher.hash_tree(root, &[], &[]).unwrap();
+        assert_eq!(first.files_read, 20);
+        let second = hasher.hash_tree(root, &[], &[]).unwrap();
+        assert_eq!(second.files_read, 0);
+        assert_eq!(second.root, first.root);
+        write(root, "f3", "new content");
+        let third = hasher.hash_tree(root, &[], &[]).unwrap();
+        assert_eq!(third.files_read, 1);
+        assert_ne!(third.root, first.root);
+        // Just written, so not trusted yet: read again next time.
+        assert_eq!(hasher.hash_tree(root, &[], &[]).unwrap().files_read, 1);
+    }
+
+    #[test]
+    fn invalid_glob_and_missing_root_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let hasher = TreeHasher::new();
+        assert!(hasher.hash_tree(dir.path(), &["a[".into()], &[]).is_err());
+        let err = hasher.hash_tree(&dir.path().join("nope"), &[], &[]).unwrap_err();
+        assert_eq!(err.code(), crate::error::ErrorCode::NotFound);
+    }
+}

@@ -1,0 +1,74 @@
+//! The one tokio runtime of the process, created on first use and owned by core.
+//!
+//! The synchronous facade blocks on it from outside it, never from inside it (that would
+//! deadlock a worker thread, so it is refused with an error). The runtime remembers the pid
+//! that created it: after `fork()` its threads do not exist in the child, so every call from a
+//! forked child fails with a clear error instead of hanging.
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+
+struct Owned {
+    runtime: tokio::runtime::Runtime,
+    pid: u32,
+}
+
+static RUNTIME: OnceLock<std::result::Result<Owned, String>> = OnceLock::new();
+
+/// Worker threads: enough for the server and the background tasks; CPU-heavy work (hashing)
+/// runs on rayon, and SQLite work on the caller's thread.
+const WORKER_THREADS: usize = 2;
+
+/// The process's runtime, created if needed.
+pub fn get() -> Result<&'static tokio::runtime::Runtime> {
+    let owned = RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(WORKER_THREADS)
+                .thread_name("buildnet-rt")
+                .enable_all()
+                .build()
+                .map(|runtime| Owned {
+                    runtime,
+                    pid: std::process::id(),
+                })
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    if owned.pid != std::process::id() {
+        return Err(Error::invalid_state(
+            "buildnet was started in a parent process and cannot be used after fork(); \
+             create a new client in the child",
+        ));
+    }
+    Ok(&owned.runtime)
+}
+
+/// Runs `future` to completion from synchronous code.
+pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::invalid_state(
+            "a blocking buildnet call was made from inside an async runtime; \
+             call it from a plain thread (e.g. spawn_blocking)",
+        ));
+    }
+    Ok(get()?.block_on(future))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_on_runs_and_refuses_nesting() {
+        assert_eq!(block_on(async { 41 + 1 }).unwrap(), 42);
+        let nested = block_on(async { block_on(async {}) }).unwrap();
+        assert_eq!(
+            nested.unwrap_err().code(),
+            crate::error::ErrorCode::InvalidState
+        );
+    }
+}

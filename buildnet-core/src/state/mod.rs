@@ -1,0 +1,487 @@
+//! The state store: one SQLite file in WAL mode, the only module that writes SQL.
+//!
+//! Writes are group-committed without a writer thread: a caller queues its write, then takes the
+//! write connection. Whoever holds it is the leader: it drains every queued write (its own and
+//! any queued while the previous leader was committing) into one `BEGIN IMMEDIATE` transaction,
+//! commits once, and hands each waiting caller its result. A lone writer therefore pays one
+//! transaction, exactly as an autocommit statement does; eight writers share a commit. A write
+//! is acknowledged (its call returns) only after its transaction committed.
+//!
+//! Each queued write runs inside its own savepoint when it shares a transaction, so one failing
+//! write does not undo the others. Exclusion across processes comes from SQLite's own write
+//! lock (`BEGIN IMMEDIATE` with a busy timeout).
+//!
+//! Reads use a small pool of read connections and, for the key-value store, a read cache that is
+//! emptied whenever the database changed in any process (see [`wal_watch`]).
+//!
+//! Expiry (key-value TTLs, lock leases) is decided by one clock, [`now_ms`], in this module.
+
+mod kv;
+mod locks;
+mod records;
+mod wal_watch;
+
+use std::any::Any;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::lock;
+
+pub use kv::KvEntry;
+pub use locks::Lock;
+pub use records::{ArtifactRecord, WorkerRecord};
+
+use kv::ReadCache;
+use wal_watch::WalWatch;
+
+/// Milliseconds since the Unix epoch: the one clock every expiry is measured against.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// How long a writer waits for another process's write lock before failing with `Busy`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 8;
+
+/// Numbered migrations; `PRAGMA user_version` records how many have run. They only add.
+const MIGRATIONS: &[&str] = &[
+    // 1: key-value store, locks, counters, builds, workers, artifacts.
+    "
+    CREATE TABLE kv (
+        key         TEXT PRIMARY KEY NOT NULL,
+        value       TEXT NOT NULL,
+        expires_at  INTEGER,
+        updated_at  INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX kv_expires ON kv (expires_at) WHERE expires_at IS NOT NULL;
+
+    CREATE TABLE locks (
+        resource     TEXT PRIMARY KEY NOT NULL,
+        token        TEXT NOT NULL,
+        fence        INTEGER NOT NULL,
+        acquired_at  INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE counters (
+        name   TEXT PRIMARY KEY NOT NULL,
+        value  INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    INSERT INTO counters (name, value) VALUES ('lock_fence', 0);
+
+    CREATE TABLE builds (
+        id           TEXT PRIMARY KEY NOT NULL,
+        status       TEXT NOT NULL,
+        targets      TEXT NOT NULL DEFAULT '[]',
+        started_at   INTEGER NOT NULL,
+        finished_at  INTEGER,
+        duration_ms  INTEGER,
+        result       TEXT
+    ) STRICT;
+    CREATE INDEX builds_status ON builds (status);
+
+    CREATE TABLE workers (
+        id              TEXT PRIMARY KEY NOT NULL,
+        pid             INTEGER NOT NULL,
+        host            TEXT NOT NULL,
+        port            INTEGER NOT NULL,
+        status          TEXT NOT NULL,
+        started_at      INTEGER NOT NULL,
+        last_heartbeat  INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE artifacts (
+        hash           TEXT PRIMARY KEY NOT NULL,
+        size           INTEGER NOT NULL,
+        created_at     INTEGER NOT NULL,
+        last_accessed  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX artifacts_lru ON artifacts (last_accessed);
+    ",
+];
+
+/// Options for opening a [`Store`].
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// Serve key-value reads from memory while no process changed the database.
+    pub read_cache: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { read_cache: true }
+    }
+}
+
+/// Handle to the state database. `Send + Sync`; share it behind an `Arc`.
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    pending: Mutex<Vec<Job>>,
+    readers: Mutex<Vec<Connection>>,
+    cache: Option<ReadCache>,
+}
+
+type JobOutput = Result<Box<dyn Any + Send>>;
+type JobFn = Box<dyn FnOnce(&Connection) -> JobOutput + Send>;
+
+/// A queued write and the place its result goes.
+struct Job {
+    run: JobFn,
+    /// The job is one statement, so alone it may run as an autocommit statement.
+    single_statement: bool,
+    slot: Arc<Mutex<Option<JobOutput>>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Store> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        }
+        let writer = open_connection(path)?;
+        migrate(&writer, path)?;
+        let cache = if options.read_cache {
+            WalWatch::open(path).map(ReadCache::new)
+        } else {
+            None
+        };
+        Ok(Store {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            pending: Mutex::new(Vec::new()),
+            readers: Mutex::new(Vec::new()),
+            cache,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether key-value reads go through the read cache.
+    pub fn has_read_cache(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// Runs `f` in a write transaction, group-committed with concurrent writers.
+    fn write<R, F>(&self, single_statement: bool, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let slot = Arc::new(Mutex::new(None));
+        let job = Job {
+            run: Box::new(move |conn| f(conn).map(|r| Box::new(r) as Box<dyn Any + Send>)),
+            single_statement,
+            slot: Arc::clone(&slot),
+        };
+        lock(&self.pending).push(job);
+        let conn = lock(&self.writer);
+        if lock(&slot).is_none() {
+            let batch = std::mem::take(&mut *lock(&self.pending));
+            run_batch(&conn, batch);
+        }
+        drop(conn);
+        let output = lock(&slot)
+            .take()
+            .ok_or_else(|| Error::internal("a queued write was never run"))?;
+        output.and_then(|boxed| {
+            boxed
+                .downcast::<R>()
+                .map(|r| *r)
+                .map_err(|_| Error::internal("a write returned the wrong type"))
+        })
+    }
+
+    /// Runs `f` on a pooled read connection.
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let conn = match lock(&self.readers).pop() {
+            Some(conn) => conn,
+            None => open_connection(&self.path)?,
+        };
+        let result = f(&conn);
+        let mut readers = lock(&self.readers);
+        if readers.len() < MAX_IDLE_READERS {
+            readers.push(conn);
+        }
+        result
+    }
+
+    /// Runs `PRAGMA integrity_check` and returns its verdict (`"ok"` when sound).
+    pub fn integrity_check(&self) -> Result<String> {
+        self.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
+    }
+
+    /// Deletes expired keys and lock leases; returns how many rows went.
+    pub fn sweep_expired(&self) -> Result<usize> {
+        self.write(false, |c| {
+            let now = now_ms();
+            let kv = c
+                .prepare_cached("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?1")?
+                .execute([now])?;
+            let locks = c
+                .prepare_cached("DELETE FROM locks WHERE expires_at <= ?1")?
+                .execute([now])?;
+            Ok(kv + locks)
+        })
+    }
+}
+
+fn run_batch(conn: &Connection, batch: Vec<Job>) {
+    if batch.is_empty() {
+        return;
+    }
+    if batch.len() == 1 && batch[0].single_statement {
+        let job = batch.into_iter().next().expect("one job");
+        let output = (job.run)(conn);
+        *lock(&job.slot) = Some(output);
+        return;
+    }
+    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let err = busy_or_db(err);
+        for job in batch {
+            *lock(&job.slot) = Some(Err(err.clone()));
+        }
+        return;
+    }
+    let shared = batch.len() > 1;
+    let mut outputs = Vec::with_capacity(batch.len());
+    for job in batch {
+        if shared && conn.execute_batch("SAVEPOINT job").is_err() {
+            outputs.push((job.slot, Err(Error::internal("could not open a savepoint"))));
+            continue;
+        }
+        let output = (job.run)(conn);
+        if shared {
+            let end = if output.is_ok() {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            let _ = conn.execute_batch(end);
+        }
+        outputs.push((job.slot, output));
+    }
+    let all_failed_alone = !shared && outputs.iter().all(|(_, o)| o.is_err());
+    let commit = if all_failed_alone {
+        conn.execute_batch("ROLLBACK").map_err(busy_or_db)
+    } else {
+        conn.execute_batch("COMMIT").map_err(busy_or_db)
+    };
+    if let Err(err) = &commit {
+        let _ = conn.execute_batch("ROLLBACK");
+        for (slot, _) in outputs {
+            *lock(&slot) = Some(Err(err.clone()));
+        }
+        return;
+    }
+    for (slot, output) in outputs {
+        *lock(&slot) = Some(output);
+    }
+}
+
+fn busy_or_db(err: rusqlite::Error) -> Error {
+    match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
+            Error::new(ErrorCode::Busy, format!("state database is busy: {err}"))
+        }
+        _ => Error::from(err),
+    }
+}
+
+/// Opens one connection with the pragmas of the design: WAL, a busy timeout, a page cache and
+/// memory-mapped reads. `synchronous = NORMAL` in WAL mode survives any process crash; only a
+/// power loss can drop the last transactions, and never corrupts the file.
+fn open_connection(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        Error::new(
+            ErrorCode::Database,
+            format!("cannot open state database {}: {e}", path.display()),
+        )
+    })?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::new(
+            ErrorCode::Database,
+            format!("{} could not be put in WAL mode (got {mode})", path.display()),
+        ));
+    }
+    conn.execute_batch(
+        "
+        PRAGMA synchronous = NORMAL;
+        PRAGMA cache_size = -64000;
+        PRAGMA mmap_size = 268435456;
+        PRAGMA temp_store = MEMORY;
+        PRAGMA foreign_keys = ON;
+        ",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Runs the migrations this file has not seen yet, in one transaction that other processes wait
+/// for, so two processes opening a new file at once do not both migrate it.
+fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(busy_or_db)?;
+    let result = (|| {
+        let version = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+        if version > MIGRATIONS.len() {
+            return Err(Error::new(
+                ErrorCode::Database,
+                format!(
+                    "{} has schema version {version}, newer than this buildnet knows ({}); \
+                     upgrade buildnet",
+                    path.display(),
+                    MIGRATIONS.len()
+                ),
+            ));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            conn.execute_batch(sql)?;
+            conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(busy_or_db),
+        Err(err) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(err)
+        }
+    }
+}
+
+/// A random 128-bit token as 32 hex digits.
+pub(crate) fn random_token() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::internal(format!("no randomness available: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db"), StoreOptions::default()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn opens_in_wal_mode_with_current_schema() {
+        let (_dir, store) = temp_store();
+        let (mode, version): (String, i64) = store
+            .read(|c| {
+                Ok((
+                    c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?,
+                    c.query_row("PRAGMA user_version", [], |r| r.get(0))?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(version as usize, MIGRATIONS.len());
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_does_not_migrate_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let store = Store::open(&path, StoreOptions::default()).unwrap();
+            store.kv_set("k", "v", None).unwrap();
+        }
+        let store = Store::open(&path, StoreOptions::default()).unwrap();
+        assert_eq!(store.kv_get("k").unwrap().as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("PRAGMA user_version = 999").unwrap();
+        }
+        let err = Store::open(&path, StoreOptions::default()).err().unwrap();
+        assert_eq!(err.code(), ErrorCode::Database);
+        assert!(err.message().contains("999"), "{}", err.message());
+    }
+
+    #[test]
+    fn concurrent_writers_all_commit() {
+        let (_dir, store) = temp_store();
+        let store = Arc::new(store);
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    for i in 0..200 {
+                        store.kv_set(&format!("t{t}/{i}"), &i.to_string(), None).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(store.kv_list("", 10_000).unwrap().len(), 1600);
+        assert_eq!(store.kv_get("t7/199").unwrap().as_deref(), Some("199"));
+    }
+
+    #[test]
+    fn a_failing_write_in_a_shared_batch_does_not_undo_the_others() {
+        let (_dir, store) = temp_store();
+        let conn = lock(&store.writer);
+        let bad = Arc::new(Mutex::new(None));
+        let good = Arc::new(Mutex::new(None));
+        let jobs = vec![
+            Job {
+                run: Box::new(|c| {
+                    c.execute("INSERT INTO kv (key, value, updated_at) VALUES ('a', '1', 0)", [])?;
+                    Err(Error::invalid_argument("this job fails after writing"))
+                }),
+                single_statement: false,
+                slot: Arc::clone(&bad),
+            },
+            Job {
+                run: Box::new(|c| {
+                    c.execute("INSERT INTO kv (key, value, updated_at) VALUES ('b', '2', 0)", [])?;
+                    Ok(Box::new(()) as Box<dyn Any + Send>)
+                }),
+                single_statement: false,
+                slot: Arc::clone(&good),
+            },
+        ];
+        run_batch(&conn, jobs);
+        drop(conn);
+        assert!(lock(&bad).take().unwrap().is_err());
+        assert!(lock(&good).take().unwrap().is_ok());
+        assert_eq!(store.kv_get("a").unwrap(), None);
+        assert_eq!(store.kv_get("b").unwrap().as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn random_tokens_differ() {
+        let a = random_token().unwrap();
+        let b = random_token().unwrap();
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
+}
