@@ -96,7 +96,11 @@ impl Daemon {
     pub fn open(config: Config) -> Result<Daemon> {
         let store = Arc::new(Store::open(&config.db_path, StoreOptions::default())?);
         let events = EventBus::new();
-        let cas = ArtifactStore::open(&config.state_dir.join("cas"), Arc::clone(&store), events.clone())?;
+        let cas = ArtifactStore::open(
+            &config.state_dir.join("cas"),
+            Arc::clone(&store),
+            events.clone(),
+        )?;
         Ok(Daemon {
             inner: Arc::new(Inner {
                 config: RwLock::new(Arc::new(config)),
@@ -153,7 +157,9 @@ impl Daemon {
         let ip: std::net::IpAddr = match host {
             "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
             other => other.parse().map_err(|_| {
-                Error::config(format!("server.host {other:?} is not an IP address (or localhost)"))
+                Error::config(format!(
+                    "server.host {other:?} is not an IP address (or localhost)"
+                ))
             })?,
         };
         if !ip.is_loopback() && config.server.token.is_none() {
@@ -177,9 +183,8 @@ impl Daemon {
                 ),
             ));
         }
-        let listener = std::net::TcpListener::bind((ip, config.server.port)).map_err(|e| {
-            Error::io(format!("cannot listen on {ip}:{}", config.server.port), e)
-        })?;
+        let listener = std::net::TcpListener::bind((ip, config.server.port))
+            .map_err(|e| Error::io(format!("cannot listen on {ip}:{}", config.server.port), e))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::io("configuring the listener", e))?;
@@ -244,7 +249,9 @@ impl Daemon {
         running.maintenance.abort();
         let mut server = running.server;
         let finished = runtime::block_on(async {
-            tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await.is_ok()
+            tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
+                .await
+                .is_ok()
         })?;
         if !finished {
             server.abort();

@@ -50,7 +50,8 @@ impl ArtifactStore {
     /// Opens the store in `dir`, creating it, and removes writes that a crash left unfinished.
     pub fn open(dir: &Path, store: Arc<Store>, events: EventBus) -> Result<ArtifactStore> {
         let tmp = dir.join("tmp");
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
         if let Ok(entries) = std::fs::read_dir(&tmp) {
             for entry in entries.flatten() {
                 let _ = std::fs::remove_file(entry.path());
@@ -285,7 +286,8 @@ mod tests {
 
     fn open() -> (tempfile::TempDir, ArtifactStore, EventBus) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("state.db"), StoreOptions::default()).unwrap());
+        let store =
+            Arc::new(Store::open(&dir.path().join("state.db"), StoreOptions::default()).unwrap());
         let events = EventBus::new();
         let cas = ArtifactStore::open(&dir.path().join("cas"), store, events.clone()).unwrap();
         (dir, cas, events)
@@ -336,11 +338,21 @@ mod tests {
         assert!(!cas.restore_to(&hash2, &dest).unwrap());
         assert!(!dest.exists());
         let kinds: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok())
-            .map(|e| serde_json::to_value(&*e).unwrap()["type"].as_str().unwrap().to_owned())
+            .map(|e| {
+                serde_json::to_value(&*e).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         assert_eq!(
             kinds,
-            vec!["artifact_stored", "artifact_corrupted", "artifact_stored", "artifact_corrupted"]
+            vec![
+                "artifact_stored",
+                "artifact_corrupted",
+                "artifact_stored",
+                "artifact_corrupted"
+            ]
         );
     }
 
@@ -355,7 +367,14 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(3));
         cas.get(&a).unwrap();
         let report = cas.gc(200).unwrap();
-        assert_eq!(report, GcReport { removed: 1, freed_bytes: 100, remaining_bytes: 200 });
+        assert_eq!(
+            report,
+            GcReport {
+                removed: 1,
+                freed_bytes: 100,
+                remaining_bytes: 200
+            }
+        );
         assert!(!cas.contains(&b).unwrap());
         assert!(cas.contains(&a).unwrap() && cas.contains(&c).unwrap());
         assert_eq!(cas.gc(0).unwrap().remaining_bytes, 0);

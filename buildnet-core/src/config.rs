@@ -264,9 +264,15 @@ fn validate_target(
             format!("target name {name:?} may only use letters, digits and - _ . : @ /"),
         ));
     }
-    let command_empty = target.command.as_deref().is_none_or(|c| c.trim().is_empty());
+    let command_empty = target
+        .command
+        .as_deref()
+        .is_none_or(|c| c.trim().is_empty());
     if command_empty && target.adapter.is_none() {
-        return Err(field(".command", "a target needs a command or an adapter".into()));
+        return Err(field(
+            ".command",
+            "a target needs a command or an adapter".into(),
+        ));
     }
     if let Some(adapter) = &target.adapter {
         if !KNOWN_ADAPTERS.contains(&adapter.as_str()) {
@@ -420,23 +426,54 @@ mod tests {
     fn broken_yaml_gives_a_position() {
         let err = parse("server: [1, 2\n").unwrap_err();
         assert_eq!(err.code(), ErrorCode::Config);
-        assert!(err.message().starts_with("/ws/buildnet.yaml:"), "{}", err.message());
+        assert!(
+            err.message().starts_with("/ws/buildnet.yaml:"),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]
     fn semantic_errors_name_the_field() {
         let cases = [
-            ("targets:\n  a:\n    command: x\n    deps: [b]\n", "targets.a.deps", "unknown target \"b\""),
-            ("targets:\n  a:\n    cwd: x\n", "targets.a.command", "needs a command"),
-            ("targets:\n  a:\n    command: x\n    cwd: ../up\n", "targets.a.cwd", "leaves the workspace"),
-            ("targets:\n  a:\n    command: x\n    outputs: [/etc/x]\n", "targets.a.outputs", "relative"),
-            ("targets:\n  a:\n    adapter: make\n", "targets.a.adapter", "unknown adapter"),
-            ("targets:\n  a:\n    command: x\n    env: [\"1X\"]\n", "targets.a.env", "not an environment"),
+            (
+                "targets:\n  a:\n    command: x\n    deps: [b]\n",
+                "targets.a.deps",
+                "unknown target \"b\"",
+            ),
+            (
+                "targets:\n  a:\n    cwd: x\n",
+                "targets.a.command",
+                "needs a command",
+            ),
+            (
+                "targets:\n  a:\n    command: x\n    cwd: ../up\n",
+                "targets.a.cwd",
+                "leaves the workspace",
+            ),
+            (
+                "targets:\n  a:\n    command: x\n    outputs: [/etc/x]\n",
+                "targets.a.outputs",
+                "relative",
+            ),
+            (
+                "targets:\n  a:\n    adapter: make\n",
+                "targets.a.adapter",
+                "unknown adapter",
+            ),
+            (
+                "targets:\n  a:\n    command: x\n    env: [\"1X\"]\n",
+                "targets.a.env",
+                "not an environment",
+            ),
             ("concurrency: 0\n", "concurrency", "at least 1"),
         ];
         for (text, field, needle) in cases {
             let msg = parse(text).unwrap_err().message().to_string();
-            assert!(msg.contains(field) && msg.contains(needle), "{text:?} gave {msg}");
+            assert!(
+                msg.contains(field) && msg.contains(needle),
+                "{text:?} gave {msg}"
+            );
         }
     }
 

@@ -22,21 +22,41 @@ const CAPACITY: usize = 4096;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// The HTTP server is listening.
-    DaemonStarted { address: String },
+    DaemonStarted {
+        address: String,
+    },
     /// The daemon stopped serving.
     DaemonStopped,
     /// `buildnet.yaml` was read again.
-    ConfigReloaded { targets: usize },
+    ConfigReloaded {
+        targets: usize,
+    },
     /// A key was set or deleted.
-    StateChanged { key: String, op: StateOp },
-    LockAcquired { resource: String, fence: i64 },
-    LockReleased { resource: String },
+    StateChanged {
+        key: String,
+        op: StateOp,
+    },
+    LockAcquired {
+        resource: String,
+        fence: i64,
+    },
+    LockReleased {
+        resource: String,
+    },
     /// A blob entered the artifact store.
-    ArtifactStored { hash: String, size: u64 },
+    ArtifactStored {
+        hash: String,
+        size: u64,
+    },
     /// A blob on disk did not match its hash; it was removed and treated as a miss.
-    ArtifactCorrupted { hash: String },
+    ArtifactCorrupted {
+        hash: String,
+    },
     /// Garbage collection removed blobs.
-    ArtifactsCollected { removed: u64, freed_bytes: u64 },
+    ArtifactsCollected {
+        removed: u64,
+        freed_bytes: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -37,7 +37,10 @@ pub fn router(daemon: Daemon) -> Router {
             "/api/v1/locks/{*resource}",
             axum::routing::post(acquire_lock).delete(release_lock),
         )
-        .route_layer(middleware::from_fn_with_state(daemon.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(
+            daemon.clone(),
+            require_token,
+        ));
     Router::new()
         .route("/health", get(health))
         .merge(api)
@@ -174,7 +177,11 @@ struct PutState {
     ttl_ms: Option<u64>,
 }
 
-async fn put_state(State(daemon): State<Daemon>, Path(key): Path<String>, body: Bytes) -> ApiResult {
+async fn put_state(
+    State(daemon): State<Daemon>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let put: PutState = parse_body(&body)?;
     blocking(move || daemon.set_state(&key, &put.value, put.ttl_ms)).await?;
     success(json!({}))

@@ -1,1 +1,143 @@
-fn main() {}
+//! The `buildnet` executable: the daemon (`serve`) and one-shot commands over the same engine.
+//!
+//! Exit codes: 0 ok, 1 the operation failed or found nothing, 2 usage or configuration error.
+
+mod client;
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "buildnet",
+    version,
+    about = "BuildNet: a build daemon for JS/TS monorepos"
+)]
+struct Cli {
+    /// Path to buildnet.yaml (default: found by walking up from the current directory)
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground (SIGTERM/SIGINT stop it, SIGHUP reloads the config)
+    Serve(ServeArgs),
+    /// Read and write the key-value store
+    #[command(subcommand)]
+    Kv(KvCommand),
+    /// Take and release leased locks with fencing numbers
+    #[command(subcommand)]
+    Lock(LockCommand),
+    /// Hash files; output matches b3sum's `HEX  PATH` lines
+    Hash(HashArgs),
+    /// Show whether a daemon serves this workspace, and its state
+    Status(StatusArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1; off loopback needs BUILDNET_TOKEN)
+    #[arg(long)]
+    host: Option<String>,
+    /// Port to listen on; 0 picks a free one (default 7890)
+    #[arg(long)]
+    port: Option<u16>,
+}
+
+#[derive(Subcommand)]
+enum KvCommand {
+    /// Print the value of KEY (exit 1 if absent)
+    Get { key: String },
+    /// Set KEY to VALUE
+    Set {
+        key: String,
+        value: String,
+        /// Expire after this many milliseconds
+        #[arg(long, value_name = "MS")]
+        ttl: Option<u64>,
+    },
+    /// Delete KEY (exit 1 if it was absent)
+    Del { key: String },
+    /// List keys (and values) starting with PREFIX
+    List {
+        #[arg(default_value = "")]
+        prefix: String,
+        /// Print at most this many entries
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Print JSON lines with key, value and expiry
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum LockCommand {
+    /// Take the lock on RESOURCE; prints `TOKEN FENCE` (exit 1 if it is held)
+    Acquire {
+        resource: String,
+        /// Lease length in milliseconds
+        #[arg(long, value_name = "MS")]
+        ttl: u64,
+    },
+    /// Release the lock on RESOURCE held with TOKEN (exit 1 if not held with it)
+    Release { resource: String, token: String },
+}
+
+#[derive(Args)]
+struct HashArgs {
+    /// Use xxh3-64 instead of blake3
+    #[arg(long)]
+    xxh3: bool,
+    /// Files to hash (`-` for standard input)
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// Print the daemon's status as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = cli.config.as_deref();
+    let result = match cli.command {
+        Command::Serve(args) => commands::serve(config, args.host, args.port),
+        Command::Kv(cmd) => match cmd {
+            KvCommand::Get { key } => commands::kv_get(config, &key),
+            KvCommand::Set { key, value, ttl } => commands::kv_set(config, &key, &value, ttl),
+            KvCommand::Del { key } => commands::kv_del(config, &key),
+            KvCommand::List {
+                prefix,
+                limit,
+                json,
+            } => commands::kv_list(config, &prefix, limit, json),
+        },
+        Command::Lock(cmd) => match cmd {
+            LockCommand::Acquire { resource, ttl } => {
+                commands::lock_acquire(config, &resource, ttl)
+            }
+            LockCommand::Release { resource, token } => {
+                commands::lock_release(config, &resource, &token)
+            }
+        },
+        Command::Hash(args) => commands::hash(&args.files, args.xxh3),
+        Command::Status(args) => commands::status(config, args.json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("buildnet: {err}");
+            commands::exit_code(&err)
+        }
+    }
+}

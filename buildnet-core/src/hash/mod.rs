@@ -106,7 +106,13 @@ mod tests {
     #[test]
     fn file_hashes_match_in_memory_hashes_for_small_and_large_files() {
         let dir = tempfile::tempdir().unwrap();
-        for len in [0usize, 1, 1000, MMAP_THRESHOLD as usize, 3 * 1024 * 1024 + 7] {
+        for len in [
+            0usize,
+            1,
+            1000,
+            MMAP_THRESHOLD as usize,
+            3 * 1024 * 1024 + 7,
+        ] {
             let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
             let path = dir.path().join(format!("f{len}"));
             std::fs::write(&path, &data).unwrap();

@@ -84,19 +84,33 @@ impl TreeHasher {
     }
 
     /// Hashes the files under `root` matching `globs`, skipping the folders in `skip_dirs`.
-    pub fn hash_tree(&self, root: &Path, globs: &[String], skip_dirs: &[PathBuf]) -> Result<TreeHash> {
+    pub fn hash_tree(
+        &self,
+        root: &Path,
+        globs: &[String],
+        skip_dirs: &[PathBuf],
+    ) -> Result<TreeHash> {
         let (include, exclude) = compile_globs(globs)?;
         let root = std::path::absolute(root).map_err(|e| Error::io(root.display(), e))?;
         if !root.is_dir() {
-            return Err(Error::not_found(format!("{} is not a directory", root.display())));
+            return Err(Error::not_found(format!(
+                "{} is not a directory",
+                root.display()
+            )));
         }
         let skip = Skip {
-            dirs: skip_dirs.iter().chain([&root.join(".git")]).cloned().collect(),
+            dirs: skip_dirs
+                .iter()
+                .chain([&root.join(".git")])
+                .cloned()
+                .collect(),
         };
         let found: Mutex<Vec<(String, blake3::Hash, bool)>> = Mutex::new(Vec::new());
         let failure: Mutex<Option<Error>> = Mutex::new(None);
         let started = SystemTime::now();
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let walker = WalkBuilder::new(&root)
             .hidden(false)
             .parents(false)
@@ -177,7 +191,8 @@ impl TreeHasher {
                 return Ok((*hash, false));
             }
         }
-        let hash = super::blake3_file_single(path, stat.size).map_err(|e| Error::io(path.display(), e))?;
+        let hash =
+            super::blake3_file_single(path, stat.size).map_err(|e| Error::io(path.display(), e))?;
         let settled = stat
             .mtime
             .and_then(|m| started.duration_since(m).ok())
@@ -228,7 +243,11 @@ fn compile_globs(globs: &[String]) -> Result<(Option<GlobSet>, GlobSet)> {
         b.build()
             .map_err(|e| Error::invalid_argument(format!("invalid globs: {e}")))
     };
-    let include = if any_include { Some(build(include)?) } else { None };
+    let include = if any_include {
+        Some(build(include)?)
+    } else {
+        None
+    };
     Ok((include, build(exclude)?))
 }
 
@@ -271,7 +290,10 @@ mod tests {
         let hasher = TreeHasher::new();
         let skip = [root.join(".buildnet")];
         let all = hasher.hash_tree(root, &[], &skip).unwrap();
-        assert_eq!(paths(&all), vec![".gitignore", "src/a.ts", "src/c.js", "src/deep/b.ts"]);
+        assert_eq!(
+            paths(&all),
+            vec![".gitignore", "src/a.ts", "src/c.js", "src/deep/b.ts"]
+        );
         let ts = hasher
             .hash_tree(root, &["src/**/*.ts".into(), "!src/deep/**".into()], &skip)
             .unwrap();
@@ -328,7 +350,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hasher = TreeHasher::new();
         assert!(hasher.hash_tree(dir.path(), &["a[".into()], &[]).is_err());
-        let err = hasher.hash_tree(&dir.path().join("nope"), &[], &[]).unwrap_err();
+        let err = hasher
+            .hash_tree(&dir.path().join("nope"), &[], &[])
+            .unwrap_err();
         assert_eq!(err.code(), crate::error::ErrorCode::NotFound);
     }
 }

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::wal_watch::{WalVersion, WalWatch};
 use super::{now_ms, Store};
-use crate::lock;
 use crate::error::{Error, Result};
+use crate::lock;
 
 pub const MAX_KEY_BYTES: usize = 1024;
 pub const MAX_VALUE_BYTES: usize = 64 * 1024 * 1024;
@@ -265,7 +265,12 @@ mod tests {
         assert_eq!(store.kv_get("short").unwrap().as_deref(), Some("x"));
         std::thread::sleep(std::time::Duration::from_millis(60));
         assert_eq!(store.kv_get("short").unwrap(), None);
-        let keys: Vec<_> = store.kv_list("", 10).unwrap().into_iter().map(|e| e.key).collect();
+        let keys: Vec<_> = store
+            .kv_list("", 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
         assert_eq!(keys, vec!["long"]);
         assert_eq!(store.kv_count().unwrap(), 1);
         assert_eq!(store.sweep_expired().unwrap(), 1);
@@ -281,7 +286,12 @@ mod tests {
         for k in ["app/a", "app/b", "app", "apq", "ap", "b", "app\u{10FFFF}x"] {
             store.kv_set(k, "v", None).unwrap();
         }
-        let keys: Vec<_> = store.kv_list("app", 100).unwrap().into_iter().map(|e| e.key).collect();
+        let keys: Vec<_> = store
+            .kv_list("app", 100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
         assert_eq!(keys, vec!["app", "app/a", "app/b", "app\u{10FFFF}x"]);
         assert_eq!(store.kv_list("", 100).unwrap().len(), 7);
         assert_eq!(store.kv_list("", 2).unwrap().len(), 2);
@@ -310,8 +320,11 @@ mod tests {
     fn cache_never_serves_a_value_another_connection_changed() {
         let (dir, store) = temp_store();
         assert!(store.has_read_cache());
-        let other = Store::open(&dir.path().join("state.db"), StoreOptions { read_cache: false })
-            .unwrap();
+        let other = Store::open(
+            &dir.path().join("state.db"),
+            StoreOptions { read_cache: false },
+        )
+        .unwrap();
         store.kv_set("k", "1", None).unwrap();
         assert_eq!(store.kv_get("k").unwrap().as_deref(), Some("1"));
         assert_eq!(store.kv_get("k").unwrap().as_deref(), Some("1"));
@@ -324,7 +337,8 @@ mod tests {
         assert_eq!(store.kv_get("k").unwrap().as_deref(), Some("3"));
         // A writer outside BuildNet altogether.
         let raw = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
-        raw.execute("UPDATE kv SET value = '4' WHERE key = 'k'", []).unwrap();
+        raw.execute("UPDATE kv SET value = '4' WHERE key = 'k'", [])
+            .unwrap();
         assert_eq!(store.kv_get("k").unwrap().as_deref(), Some("4"));
     }
 

@@ -26,8 +26,7 @@ pub struct Lock {
 }
 
 fn validate_resource(resource: &str) -> Result<()> {
-    if resource.is_empty() || resource.len() > super::kv::MAX_KEY_BYTES || resource.contains('\0')
-    {
+    if resource.is_empty() || resource.len() > super::kv::MAX_KEY_BYTES || resource.contains('\0') {
         return Err(Error::invalid_argument(format!(
             "lock resource {resource:?} must be 1 to {} bytes without NUL",
             super::kv::MAX_KEY_BYTES

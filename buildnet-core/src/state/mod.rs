@@ -317,7 +317,10 @@ fn open_connection(path: &Path) -> Result<Connection> {
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::new(
             ErrorCode::Database,
-            format!("{} could not be put in WAL mode (got {mode})", path.display()),
+            format!(
+                "{} could not be put in WAL mode (got {mode})",
+                path.display()
+            ),
         ));
     }
     conn.execute_batch(
@@ -336,6 +339,10 @@ fn open_connection(path: &Path) -> Result<Connection> {
 /// Runs the migrations this file has not seen yet, in one transaction that other processes wait
 /// for, so two processes opening a new file at once do not both migrate it.
 fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+    let current = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if current == MIGRATIONS.len() {
+        return Ok(());
+    }
     conn.execute_batch("BEGIN IMMEDIATE").map_err(busy_or_db)?;
     let result = (|| {
         let version = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
@@ -433,7 +440,9 @@ mod tests {
                 let store = Arc::clone(&store);
                 std::thread::spawn(move || {
                     for i in 0..200 {
-                        store.kv_set(&format!("t{t}/{i}"), &i.to_string(), None).unwrap();
+                        store
+                            .kv_set(&format!("t{t}/{i}"), &i.to_string(), None)
+                            .unwrap();
                     }
                 })
             })
@@ -454,7 +463,10 @@ mod tests {
         let jobs = vec![
             Job {
                 run: Box::new(|c| {
-                    c.execute("INSERT INTO kv (key, value, updated_at) VALUES ('a', '1', 0)", [])?;
+                    c.execute(
+                        "INSERT INTO kv (key, value, updated_at) VALUES ('a', '1', 0)",
+                        [],
+                    )?;
                     Err(Error::invalid_argument("this job fails after writing"))
                 }),
                 single_statement: false,
@@ -462,7 +474,10 @@ mod tests {
             },
             Job {
                 run: Box::new(|c| {
-                    c.execute("INSERT INTO kv (key, value, updated_at) VALUES ('b', '2', 0)", [])?;
+                    c.execute(
+                        "INSERT INTO kv (key, value, updated_at) VALUES ('b', '2', 0)",
+                        [],
+                    )?;
                     Ok(Box::new(()) as Box<dyn Any + Send>)
                 }),
                 single_statement: false,

@@ -68,10 +68,12 @@ impl Store {
     /// Number of blobs and their total size in bytes.
     pub fn artifact_totals(&self) -> Result<(u64, u64)> {
         self.read(|c| {
-            Ok(c.prepare_cached("SELECT count(*), coalesce(sum(size), 0) FROM artifacts")?
-                .query_row([], |r| {
-                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
-                })?)
+            Ok(
+                c.prepare_cached("SELECT count(*), coalesce(sum(size), 0) FROM artifacts")?
+                    .query_row([], |r| {
+                        Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+                    })?,
+            )
         })
     }
 

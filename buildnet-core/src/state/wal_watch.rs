@@ -71,7 +71,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let a = Connection::open(&path).unwrap();
-        a.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
+        a.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .unwrap();
         a.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
         let watch = WalWatch::open(&path).expect("shm mapped");
         let b = Connection::open(&path).unwrap();
@@ -84,7 +85,9 @@ mod tests {
             seen.push(v);
         }
         let before = watch.version();
-        let _: i64 = b.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        let _: i64 = b
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(watch.version(), before, "a read changed the header");
     }
 }

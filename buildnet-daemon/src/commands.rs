@@ -1,0 +1,257 @@
+//! One function per command: convert arguments, call the engine, print, pick the exit code.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use buildnet_core::daemon_file::DaemonFile;
+use buildnet_core::hash;
+use buildnet_core::{Config, Daemon, Error, ErrorCode, Result};
+
+/// 2 for usage and configuration errors, 1 for everything else that failed.
+pub fn exit_code(err: &Error) -> ExitCode {
+    match err.code() {
+        ErrorCode::InvalidArgument | ErrorCode::Config => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    }
+}
+
+fn open(config: Option<&Path>) -> Result<Daemon> {
+    Daemon::open_path(config)
+}
+
+pub fn serve(config: Option<&Path>, host: Option<String>, port: Option<u16>) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let mut config = Config::load(config)?;
+    if let Some(host) = host {
+        config.server.host = host;
+    }
+    if let Some(port) = port {
+        config.server.port = port;
+    }
+    let daemon = Daemon::open(config)?;
+    // Handlers go in before the daemon announces itself, so no signal finds the default action.
+    let signals = buildnet_core::runtime::block_on(async { Signals::install() })??;
+    let address = daemon.start()?;
+    println!(
+        "buildnet {} listening on http://{address}",
+        buildnet_core::VERSION
+    );
+    let _ = std::io::stdout().flush();
+    let waited = buildnet_core::runtime::block_on(wait_for_stop(daemon.clone(), signals));
+    let stopped = daemon.stop();
+    waited?;
+    stopped?;
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let install = |kind: SignalKind| {
+            signal(kind).map_err(|e| Error::io("installing a signal handler", e))
+        };
+        Ok(Signals {
+            term: install(SignalKind::terminate())?,
+            int: install(SignalKind::interrupt())?,
+            hup: install(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// Waits for SIGTERM or SIGINT, reloading the configuration on every SIGHUP meanwhile.
+async fn wait_for_stop(daemon: Daemon, signals: Signals) {
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = signals;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return; }
+            _ = hup.recv() => {
+                let d = daemon.clone();
+                match tokio::task::spawn_blocking(move || d.reload_config()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => tracing::error!(%err, "SIGHUP: configuration not reloaded"),
+                    Err(err) => tracing::error!(%err, "SIGHUP: reload task failed"),
+                }
+            }
+        }
+    }
+}
+
+pub fn kv_get(config: Option<&Path>, key: &str) -> Result<ExitCode> {
+    match open(config)?.get_state(key)? {
+        Some(value) => {
+            println!("{value}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("buildnet: key {key:?} not found");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub fn kv_set(config: Option<&Path>, key: &str, value: &str, ttl: Option<u64>) -> Result<ExitCode> {
+    open(config)?.set_state(key, value, ttl)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn kv_del(config: Option<&Path>, key: &str) -> Result<ExitCode> {
+    if open(config)?.delete_state(key)? {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("buildnet: key {key:?} not found");
+        Ok(ExitCode::from(1))
+    }
+}
+
+pub fn kv_list(config: Option<&Path>, prefix: &str, limit: usize, json: bool) -> Result<ExitCode> {
+    let entries = open(config)?.list_state(prefix, limit)?;
+    let mut out = std::io::stdout().lock();
+    for entry in entries {
+        let line = if json {
+            serde_json::to_string(&entry).map_err(|e| Error::internal(e.to_string()))?
+        } else {
+            format!("{}\t{}", entry.key, entry.value)
+        };
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn lock_acquire(config: Option<&Path>, resource: &str, ttl: u64) -> Result<ExitCode> {
+    match open(config)?.acquire_lock(resource, ttl)? {
+        Some(lock) => {
+            println!("{} {}", lock.token, lock.fence);
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("buildnet: lock {resource:?} is held by someone else");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub fn lock_release(config: Option<&Path>, resource: &str, token: &str) -> Result<ExitCode> {
+    if open(config)?.release_lock(resource, token)? {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("buildnet: lock {resource:?} is not held with that token");
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// Prints `HEX  PATH` per file, escaping paths exactly as b3sum does: a path containing a
+/// backslash, newline or carriage return has them escaped and the line starts with `\`.
+pub fn hash(files: &[PathBuf], xxh3: bool) -> Result<ExitCode> {
+    let mut failed = false;
+    let mut out = std::io::stdout().lock();
+    for file in files {
+        let digest = if file.as_os_str() == "-" {
+            hash_stdin(xxh3)
+        } else if xxh3 {
+            hash::xxh3_file(file).map(|h| format!("{h:016x}"))
+        } else {
+            hash::blake3_file(file).map(|h| h.to_hex().to_string())
+        };
+        match digest {
+            Ok(hex) => {
+                let name = file.to_string_lossy();
+                let line = if name.contains(['\\', '\n', '\r']) {
+                    let escaped = name
+                        .replace('\\', "\\\\")
+                        .replace('\n', "\\n")
+                        .replace('\r', "\\r");
+                    format!("\\{hex}  {escaped}")
+                } else {
+                    format!("{hex}  {name}")
+                };
+                let _ = writeln!(out, "{line}");
+            }
+            Err(err) => {
+                eprintln!("buildnet: {err}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn hash_stdin(xxh3: bool) -> Result<String> {
+    let mut data = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut data)
+        .map_err(|e| Error::io("reading standard input", e))?;
+    Ok(if xxh3 {
+        format!("{:016x}", hash::xxh3_64(&data))
+    } else {
+        hash::blake3(&data).to_hex().to_string()
+    })
+}
+
+pub fn status(config: Option<&Path>, json: bool) -> Result<ExitCode> {
+    let config = Config::load(config)?;
+    let Some(daemon) = DaemonFile::read_live(&config.state_dir) else {
+        if json {
+            println!("{{\"running\":false}}");
+        } else {
+            println!(
+                "buildnet daemon: not running (workspace {})",
+                config.root.display()
+            );
+        }
+        return Ok(ExitCode::from(1));
+    };
+    let body = crate::client::get_json(
+        &daemon.address,
+        "/api/v1/status",
+        config.server.token.as_deref(),
+    )?;
+    if json {
+        println!("{body}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = &body;
+    println!(
+        "buildnet {} daemon running at http://{} (pid {}, up {:.1}s)",
+        s["version"].as_str().unwrap_or("?"),
+        s["address"].as_str().unwrap_or("?"),
+        s["pid"],
+        s["uptime_ms"].as_u64().unwrap_or(0) as f64 / 1000.0
+    );
+    println!("workspace: {}", s["workspace"].as_str().unwrap_or("?"));
+    println!(
+        "state:     {} ({} keys, {} locks held)",
+        s["db_path"].as_str().unwrap_or("?"),
+        s["kv_keys"],
+        s["locks_held"]
+    );
+    println!(
+        "artifacts: {} blobs, {} bytes",
+        s["artifacts"]["count"], s["artifacts"]["bytes"]
+    );
+    Ok(ExitCode::SUCCESS)
+}
