@@ -94,7 +94,11 @@ impl Daemon {
     /// Opens the engine over `config`'s workspace: the state database and the artifact store.
     /// Nothing listens until [`Daemon::start`].
     pub fn open(config: Config) -> Result<Daemon> {
-        let store = Arc::new(Store::open(&config.db_path, StoreOptions::default())?);
+        let options = StoreOptions {
+            durability: config.durability,
+            ..StoreOptions::default()
+        };
+        let store = Arc::new(Store::open(&config.db_path, options)?);
         let events = EventBus::new();
         let cas = ArtifactStore::open(
             &config.state_dir.join("cas"),

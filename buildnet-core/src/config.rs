@@ -14,6 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::state::Durability;
 
 /// The file names looked for, in order, when no path is given.
 pub const CONFIG_FILE_NAMES: [&str; 2] = ["buildnet.yaml", "buildnet.yml"];
@@ -37,6 +38,9 @@ pub struct Config {
     pub concurrency: usize,
     /// Whether `serve` watches the workspace and rebuilds on change.
     pub watch: bool,
+    /// What an acknowledged state write survives: `normal` (any process crash) or `full`
+    /// (power loss too, at the cost of an fsync per commit).
+    pub durability: Durability,
     pub cache: CacheConfig,
     pub targets: BTreeMap<String, TargetConfig>,
 }
@@ -128,6 +132,8 @@ struct RawConfig {
     #[serde(default)]
     watch: bool,
     #[serde(default)]
+    durability: Durability,
+    #[serde(default)]
     cache: CacheConfig,
     #[serde(default)]
     targets: BTreeMap<String, TargetConfig>,
@@ -199,6 +205,7 @@ impl Config {
             server: raw.server,
             concurrency: raw.concurrency.unwrap_or_else(default_concurrency),
             watch: raw.watch,
+            durability: raw.durability,
             cache: raw.cache,
             targets: raw.targets,
         };
@@ -386,7 +393,7 @@ mod tests {
     #[test]
     fn full_file_parses_targets() {
         let c = parse(
-            "state_dir: state\nserver:\n  host: 0.0.0.0\n  port: 0\nconcurrency: 3\nwatch: true\n\
+            "state_dir: state\nserver:\n  host: 0.0.0.0\n  port: 0\nconcurrency: 3\nwatch: true\ndurability: full\n\
              targets:\n  lib:\n    command: tsc -b\n    cwd: packages/lib\n    inputs: [\"src/**/*.ts\"]\n    outputs: [dist/**]\n    env: [NODE_ENV]\n  \
              app:\n    adapter: esbuild\n    deps: [lib]\n    timeout_ms: 5000\n    cache: false\n",
         )
@@ -395,6 +402,7 @@ mod tests {
         assert_eq!(c.server.port, 0);
         assert_eq!(c.concurrency, 3);
         assert!(c.watch);
+        assert_eq!(c.durability, Durability::Full);
         let lib = &c.targets["lib"];
         assert_eq!(lib.command.as_deref(), Some("tsc -b"));
         assert_eq!(lib.inputs, vec!["src/**/*.ts"]);

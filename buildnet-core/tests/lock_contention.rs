@@ -101,7 +101,8 @@ fn lock_is_exclusive_across_threads_and_processes() {
         })
         .collect();
     for mut child in children {
-        assert!(child.wait().unwrap().success(), "a worker process failed");
+        let status = child.wait().unwrap();
+        assert!(status.success(), "a worker process failed: {status:?}");
     }
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();

@@ -47,6 +47,19 @@ fn health_status_and_state_api() {
     assert_eq!(code, 200);
     let (code, body) = http(a, "GET", "/api/v1/state/app/config", None, &[]);
     assert_eq!((code, body["value"].as_str()), (200, Some("v1")));
+    // Another process changes the key: the daemon's read cache must not serve the old value.
+    assert!(run(dir.path(), &["kv", "set", "app/config", "v2"], &[])
+        .status
+        .success());
+    let (_, body) = http(a, "GET", "/api/v1/state/app/config", None, &[]);
+    assert_eq!(body["value"], "v2");
+    assert!(run(dir.path(), &["kv", "del", "app/config"], &[])
+        .status
+        .success());
+    assert_eq!(http(a, "GET", "/api/v1/state/app/config", None, &[]).0, 404);
+    assert!(run(dir.path(), &["kv", "set", "app/config", "v1"], &[])
+        .status
+        .success());
     let (code, body) = http(a, "GET", "/api/v1/state/missing", None, &[]);
     assert_eq!((code, body["success"].as_bool()), (404, Some(false)));
     assert!(body["error"].as_str().unwrap().contains("missing"));

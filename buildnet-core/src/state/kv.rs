@@ -322,7 +322,10 @@ mod tests {
         assert!(store.has_read_cache());
         let other = Store::open(
             &dir.path().join("state.db"),
-            StoreOptions { read_cache: false },
+            StoreOptions {
+                read_cache: false,
+                ..StoreOptions::default()
+            },
         )
         .unwrap();
         store.kv_set("k", "1", None).unwrap();

@@ -1,29 +1,22 @@
 //! The state store: one SQLite file in WAL mode, the only module that writes SQL.
 //!
-//! Writes are group-committed without a writer thread: a caller queues its write, then takes the
-//! write connection. Whoever holds it is the leader: it drains every queued write (its own and
-//! any queued while the previous leader was committing) into one `BEGIN IMMEDIATE` transaction,
-//! commits once, and hands each waiting caller its result. A lone writer therefore pays one
-//! transaction, exactly as an autocommit statement does; eight writers share a commit. A write
-//! is acknowledged (its call returns) only after its transaction committed.
-//!
-//! Each queued write runs inside its own savepoint when it shares a transaction, so one failing
-//! write does not undo the others. Exclusion across processes comes from SQLite's own write
-//! lock (`BEGIN IMMEDIATE` with a busy timeout).
+//! Writes are group-committed (see [`group_commit`]): concurrent writers share one transaction,
+//! a lone writer pays one autocommit statement. Exclusion across processes comes from SQLite's
+//! own write lock (`BEGIN IMMEDIATE` with a busy timeout).
 //!
 //! Reads use a small pool of read connections and, for the key-value store, a read cache that is
 //! emptied whenever the database changed in any process (see [`wal_watch`]).
 //!
 //! Expiry (key-value TTLs, lock leases) is decided by one clock, [`now_ms`], in this module.
 
+mod group_commit;
 mod kv;
 mod locks;
 mod records;
 mod wal_watch;
 
-use std::any::Any;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -35,6 +28,7 @@ pub use kv::KvEntry;
 pub use locks::Lock;
 pub use records::{ArtifactRecord, WorkerRecord};
 
+use group_commit::{busy_or_db, WriteQueue};
 use kv::ReadCache;
 use wal_watch::WalWatch;
 
@@ -113,32 +107,37 @@ const MIGRATIONS: &[&str] = &[
 pub struct StoreOptions {
     /// Serve key-value reads from memory while no process changed the database.
     pub read_cache: bool,
+    pub durability: Durability,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { read_cache: true }
+        StoreOptions {
+            read_cache: true,
+            durability: Durability::Normal,
+        }
     }
+}
+
+/// What an acknowledged write survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// `synchronous = NORMAL`: survives any crash of the process (SIGKILL included); a power
+    /// loss can drop the last transactions, never corrupt the file.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every commit is fsynced; survives power loss. Concurrent writers
+    /// share fsyncs through group commit.
+    Full,
 }
 
 /// Handle to the state database. `Send + Sync`; share it behind an `Arc`.
 pub struct Store {
     path: PathBuf,
-    writer: Mutex<Connection>,
-    pending: Mutex<Vec<Job>>,
+    writer: WriteQueue,
     readers: Mutex<Vec<Connection>>,
     cache: Option<ReadCache>,
-}
-
-type JobOutput = Result<Box<dyn Any + Send>>;
-type JobFn = Box<dyn FnOnce(&Connection) -> JobOutput + Send>;
-
-/// A queued write and the place its result goes.
-struct Job {
-    run: JobFn,
-    /// The job is one statement, so alone it may run as an autocommit statement.
-    single_statement: bool,
-    slot: Arc<Mutex<Option<JobOutput>>>,
 }
 
 impl Store {
@@ -148,17 +147,17 @@ impl Store {
             std::fs::create_dir_all(parent)
                 .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         }
-        let writer = open_connection(path)?;
+        let writer = open_connection(path, options.durability)?;
         migrate(&writer, path)?;
+        // The watch reads the writer connection's mapping: both live as long as the store.
         let cache = if options.read_cache {
-            WalWatch::open(path).map(ReadCache::new)
+            WalWatch::open(&writer).map(ReadCache::new)
         } else {
             None
         };
         Ok(Store {
             path: path.to_path_buf(),
-            writer: Mutex::new(writer),
-            pending: Mutex::new(Vec::new()),
+            writer: WriteQueue::new(writer, options.durability == Durability::Full),
             readers: Mutex::new(Vec::new()),
             cache,
         })
@@ -179,35 +178,14 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
-        let slot = Arc::new(Mutex::new(None));
-        let job = Job {
-            run: Box::new(move |conn| f(conn).map(|r| Box::new(r) as Box<dyn Any + Send>)),
-            single_statement,
-            slot: Arc::clone(&slot),
-        };
-        lock(&self.pending).push(job);
-        let conn = lock(&self.writer);
-        if lock(&slot).is_none() {
-            let batch = std::mem::take(&mut *lock(&self.pending));
-            run_batch(&conn, batch);
-        }
-        drop(conn);
-        let output = lock(&slot)
-            .take()
-            .ok_or_else(|| Error::internal("a queued write was never run"))?;
-        output.and_then(|boxed| {
-            boxed
-                .downcast::<R>()
-                .map(|r| *r)
-                .map_err(|_| Error::internal("a write returned the wrong type"))
-        })
+        self.writer.write(single_statement, f)
     }
 
     /// Runs `f` on a pooled read connection.
     fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
         let conn = match lock(&self.readers).pop() {
             Some(conn) => conn,
-            None => open_connection(&self.path)?,
+            None => open_connection(&self.path, Durability::Normal)?,
         };
         let result = f(&conn);
         let mut readers = lock(&self.readers);
@@ -237,72 +215,9 @@ impl Store {
     }
 }
 
-fn run_batch(conn: &Connection, batch: Vec<Job>) {
-    if batch.is_empty() {
-        return;
-    }
-    if batch.len() == 1 && batch[0].single_statement {
-        let job = batch.into_iter().next().expect("one job");
-        let output = (job.run)(conn);
-        *lock(&job.slot) = Some(output);
-        return;
-    }
-    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let err = busy_or_db(err);
-        for job in batch {
-            *lock(&job.slot) = Some(Err(err.clone()));
-        }
-        return;
-    }
-    let shared = batch.len() > 1;
-    let mut outputs = Vec::with_capacity(batch.len());
-    for job in batch {
-        if shared && conn.execute_batch("SAVEPOINT job").is_err() {
-            outputs.push((job.slot, Err(Error::internal("could not open a savepoint"))));
-            continue;
-        }
-        let output = (job.run)(conn);
-        if shared {
-            let end = if output.is_ok() {
-                "RELEASE job"
-            } else {
-                "ROLLBACK TO job; RELEASE job"
-            };
-            let _ = conn.execute_batch(end);
-        }
-        outputs.push((job.slot, output));
-    }
-    let all_failed_alone = !shared && outputs.iter().all(|(_, o)| o.is_err());
-    let commit = if all_failed_alone {
-        conn.execute_batch("ROLLBACK").map_err(busy_or_db)
-    } else {
-        conn.execute_batch("COMMIT").map_err(busy_or_db)
-    };
-    if let Err(err) = &commit {
-        let _ = conn.execute_batch("ROLLBACK");
-        for (slot, _) in outputs {
-            *lock(&slot) = Some(Err(err.clone()));
-        }
-        return;
-    }
-    for (slot, output) in outputs {
-        *lock(&slot) = Some(output);
-    }
-}
-
-fn busy_or_db(err: rusqlite::Error) -> Error {
-    match err.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
-            Error::new(ErrorCode::Busy, format!("state database is busy: {err}"))
-        }
-        _ => Error::from(err),
-    }
-}
-
 /// Opens one connection with the pragmas of the design: WAL, a busy timeout, a page cache and
-/// memory-mapped reads. `synchronous = NORMAL` in WAL mode survives any process crash; only a
-/// power loss can drop the last transactions, and never corrupts the file.
-fn open_connection(path: &Path) -> Result<Connection> {
+/// memory-mapped reads, and the `synchronous` level of `durability` (reads never sync).
+fn open_connection(path: &Path, durability: Durability) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -323,9 +238,13 @@ fn open_connection(path: &Path) -> Result<Connection> {
             ),
         ));
     }
+    let synchronous = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.execute_batch(&format!("PRAGMA synchronous = {synchronous};"))?;
     conn.execute_batch(
         "
-        PRAGMA synchronous = NORMAL;
         PRAGMA cache_size = -64000;
         PRAGMA mmap_size = 268435456;
         PRAGMA temp_store = MEMORY;
@@ -382,7 +301,10 @@ pub(crate) fn random_token() -> Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::group_commit::Job;
     use super::*;
+    use std::any::Any;
+    use std::sync::Arc;
 
     pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -457,37 +379,30 @@ mod tests {
     #[test]
     fn a_failing_write_in_a_shared_batch_does_not_undo_the_others() {
         let (_dir, store) = temp_store();
-        let conn = lock(&store.writer);
-        let bad = Arc::new(Mutex::new(None));
-        let good = Arc::new(Mutex::new(None));
-        let jobs = vec![
-            Job {
-                run: Box::new(|c| {
-                    c.execute(
-                        "INSERT INTO kv (key, value, updated_at) VALUES ('a', '1', 0)",
-                        [],
-                    )?;
-                    Err(Error::invalid_argument("this job fails after writing"))
-                }),
-                single_statement: false,
-                slot: Arc::clone(&bad),
-            },
-            Job {
-                run: Box::new(|c| {
-                    c.execute(
-                        "INSERT INTO kv (key, value, updated_at) VALUES ('b', '2', 0)",
-                        [],
-                    )?;
-                    Ok(Box::new(()) as Box<dyn Any + Send>)
-                }),
-                single_statement: false,
-                slot: Arc::clone(&good),
-            },
-        ];
-        run_batch(&conn, jobs);
-        drop(conn);
-        assert!(lock(&bad).take().unwrap().is_err());
-        assert!(lock(&good).take().unwrap().is_ok());
+        let bad = Job::new(
+            false,
+            Box::new(|c| {
+                c.execute(
+                    "INSERT INTO kv (key, value, updated_at) VALUES ('a', '1', 0)",
+                    [],
+                )?;
+                Err(Error::invalid_argument("this job fails after writing"))
+            }),
+        );
+        let good = Job::new(
+            false,
+            Box::new(|c| {
+                c.execute(
+                    "INSERT INTO kv (key, value, updated_at) VALUES ('b', '2', 0)",
+                    [],
+                )?;
+                Ok(Box::new(()) as Box<dyn Any + Send>)
+            }),
+        );
+        let (bad_handle, good_handle) = (bad.handle(), good.handle());
+        store.writer.run_batch_for_test(vec![bad, good]);
+        assert!(bad_handle.take_output().unwrap().is_err());
+        assert!(good_handle.take_output().unwrap().is_ok());
         assert_eq!(store.kv_get("a").unwrap(), None);
         assert_eq!(store.kv_get("b").unwrap().as_deref(), Some("2"));
     }

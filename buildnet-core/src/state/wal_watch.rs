@@ -12,49 +12,79 @@
 //! snapshot and the read makes the cached value newer than its tag, never older, so the cache
 //! can miss needlessly but never serve a value another process has since changed or deleted.
 //!
-//! The mapping stays valid because the store keeps a connection open for its whole life:
-//! SQLite only truncates the `-shm` file when the first connection to the database opens it.
+//! The header is read through SQLite's own mapping of the wal-index, obtained from the VFS
+//! (`xShmMap` on the connection's file), never by opening the `-shm` file ourselves: closing any
+//! descriptor of that file would drop every POSIX lock this process holds on it, SQLite's
+//! included, and let another process think it is alone and reset the file under us. The mapping
+//! belongs to the store's writer connection and stays valid for as long as that connection is
+//! open, which is the whole life of the store.
 
-use std::path::Path;
-
-use memmap2::{Mmap, MmapOptions};
+use rusqlite::{ffi, Connection};
 
 /// Bytes of the first copy of the wal-index header.
 const HEADER_LEN: usize = 48;
-/// SQLite grows the `-shm` file in 32 KiB regions; one is there once WAL mode is on.
-const MIN_SHM_LEN: u64 = 32 * 1024;
+/// The size of a wal-index region, as SQLite maps it.
+const SHM_REGION: i32 = 32 * 1024;
 
 pub(super) type WalVersion = [u8; HEADER_LEN];
 
 pub(super) struct WalWatch {
-    map: Mmap,
+    header: *const u8,
 }
 
+// SAFETY: the pointer is only ever read, with volatile loads, while the connection that owns the
+// mapping is open (see `WalWatch::open`); reading shared memory from any thread is sound.
+unsafe impl Send for WalWatch {}
+// SAFETY: as above; there is no interior state besides the read-only pointer.
+unsafe impl Sync for WalWatch {}
+
 impl WalWatch {
-    /// Maps the `-shm` file of `db_path` read-only. `None` when there is none to map (not WAL,
-    /// or a VFS without shared memory): the caller then goes without a read cache.
-    pub(super) fn open(db_path: &Path) -> Option<WalWatch> {
-        let mut shm = db_path.as_os_str().to_owned();
-        shm.push("-shm");
-        let file = std::fs::File::open(&shm).ok()?;
-        if file.metadata().ok()?.len() < MIN_SHM_LEN {
+    /// The wal-index header as mapped by `conn`, which must be in WAL mode and have read once.
+    /// `None` when the VFS has no shared memory (then the caller goes without a read cache).
+    ///
+    /// The caller must keep `conn` open for as long as it uses the returned watch.
+    pub(super) fn open(conn: &Connection) -> Option<WalWatch> {
+        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+        // SAFETY: `conn.handle()` is a live connection; FILE_POINTER writes the main database's
+        // sqlite3_file pointer into `file`, which lives as long as the connection.
+        let rc = unsafe {
+            ffi::sqlite3_file_control(
+                conn.handle(),
+                c"main".as_ptr(),
+                ffi::SQLITE_FCNTL_FILE_POINTER,
+                (&mut file as *mut *mut ffi::sqlite3_file).cast(),
+            )
+        };
+        if rc != ffi::SQLITE_OK || file.is_null() {
             return None;
         }
-        // SAFETY: the file is SQLite's shared wal-index, never truncated while the store holds
-        // its connection open (see the module docs); it is only read, through volatile loads,
-        // since other processes write it concurrently.
-        let map = unsafe { MmapOptions::new().len(HEADER_LEN).map(&file) }.ok()?;
-        Some(WalWatch { map })
+        // SAFETY: `file` is the connection's open file; its methods table is static in the VFS.
+        let methods = unsafe { (*file).pMethods };
+        // SAFETY: `methods` was just read from a live file object and is non-null when checked.
+        if methods.is_null() || unsafe { (*methods).iVersion } < 2 {
+            return None;
+        }
+        // SAFETY: iVersion >= 2, so the table has xShmMap.
+        let shm_map = unsafe { (*methods).xShmMap }?;
+        let mut region: *mut std::ffi::c_void = std::ptr::null_mut();
+        // SAFETY: region 0 is mapped once the connection has read in WAL mode; bExtend = 0 only
+        // returns the existing mapping, which stays until the connection closes.
+        let rc = unsafe { shm_map(file, 0, SHM_REGION, 0, &mut region) };
+        if rc != ffi::SQLITE_OK || region.is_null() {
+            return None;
+        }
+        Some(WalWatch {
+            header: region.cast::<u8>().cast_const(),
+        })
     }
 
     /// The current header bytes.
     pub(super) fn version(&self) -> WalVersion {
         let mut out = [0u8; HEADER_LEN];
-        let base = self.map.as_ptr();
         for (i, byte) in out.iter_mut().enumerate() {
-            // SAFETY: `i < HEADER_LEN`, the mapped length; the memory is shared with writers in
+            // SAFETY: `i < HEADER_LEN`, inside region 0; the memory is shared with writers in
             // other processes, so each byte is read with a volatile load.
-            *byte = unsafe { std::ptr::read_volatile(base.add(i)) };
+            *byte = unsafe { std::ptr::read_volatile(self.header.add(i)) };
         }
         std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
         out
@@ -64,7 +94,6 @@ impl WalWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rusqlite::Connection;
 
     #[test]
     fn header_changes_on_every_commit_from_any_connection() {
@@ -74,7 +103,7 @@ mod tests {
         a.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
             .unwrap();
         a.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
-        let watch = WalWatch::open(&path).expect("shm mapped");
+        let watch = WalWatch::open(&a).expect("shm mapped");
         let b = Connection::open(&path).unwrap();
         let mut seen = vec![watch.version()];
         for i in 0..5 {
