@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use buildnet_core::hash::TreeHasher;
-use buildnet_core::state::{Store, StoreOptions};
+use buildnet_core::state::{Durability, Store, StoreOptions};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 const KEYS: usize = 10_000;
@@ -107,37 +107,42 @@ fn kv_set(c: &mut Criterion) {
         })
     });
     // Throughput of N threads writing at once: time per write, all threads together.
-    for threads in [1usize, 8] {
-        group.bench_function(format!("buildnet_{threads}_threads_per_write"), |b| {
-            let store = Arc::new(
-                Store::open(
-                    &dir.path().join(format!("t{threads}.db")),
-                    StoreOptions::default(),
-                )
-                .unwrap(),
-            );
-            b.iter_custom(|iters| {
-                let per_thread = iters.div_ceil(threads as u64);
-                let start = Instant::now();
-                let handles: Vec<_> = (0..threads)
-                    .map(|t| {
-                        let store = Arc::clone(&store);
-                        std::thread::spawn(move || {
-                            for n in 0..per_thread {
-                                store
-                                    .kv_set(&format!("t{t}/{}", n % 1000), &format!("v{n}"), None)
-                                    .unwrap();
-                            }
+    for (mode, durability) in [("normal", Durability::Normal), ("full", Durability::Full)] {
+        for threads in [1usize, 8] {
+            let path = dir.path().join(format!("{mode}{threads}.db"));
+            let options = StoreOptions {
+                durability,
+                ..StoreOptions::default()
+            };
+            let store = Arc::new(Store::open(&path, options).unwrap());
+            group.bench_function(format!("{mode}_{threads}_threads_per_write"), |b| {
+                b.iter_custom(|iters| {
+                    let per_thread = iters.div_ceil(threads as u64);
+                    let start = Instant::now();
+                    let handles: Vec<_> = (0..threads)
+                        .map(|t| {
+                            let store = Arc::clone(&store);
+                            std::thread::spawn(move || {
+                                for n in 0..per_thread {
+                                    store
+                                        .kv_set(
+                                            &format!("t{t}/{}", n % 1000),
+                                            &format!("v{n}"),
+                                            None,
+                                        )
+                                        .unwrap();
+                                }
+                            })
                         })
-                    })
-                    .collect();
-                for h in handles {
-                    h.join().unwrap();
-                }
-                let elapsed = start.elapsed();
-                elapsed.mul_f64(iters as f64 / (per_thread * threads as u64) as f64)
-            })
-        });
+                        .collect();
+                    for h in handles {
+                        h.join().unwrap();
+                    }
+                    let elapsed = start.elapsed();
+                    elapsed.mul_f64(iters as f64 / (per_thread * threads as u64) as f64)
+                })
+            });
+        }
     }
     group.finish();
 }

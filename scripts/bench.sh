@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Benchmarks BuildNet side by side with what a user would use instead, in one run, and writes
+# bench/RESULTS.md. Release builds; medians of repeated runs.
+#
+#   scripts/bench.sh           full run
+#   scripts/bench.sh --quick   smoke run (fewer repetitions, a smaller file)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$(pwd)"
+
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    *) echo "usage: scripts/bench.sh [--quick]" >&2; exit 2 ;;
+  esac
+done
+
+scripts/setup.sh --bench
+cargo build --release --quiet -p buildnet-daemon
+bin="$repo/target/release/buildnet"
+work="$repo/bench/work"
+out="$work/results"
+rm -rf "$work"
+mkdir -p "$out"
+
+if [ "$quick" -eq 1 ]; then
+  size_mib=256; runs=5; startup_runs=50; crit_time=1
+else
+  size_mib=1024; runs=15; startup_runs=300; crit_time=4
+fi
+
+echo "== state store and tree hashing (criterion)"
+cargo bench --quiet -p buildnet-core --bench core -- \
+  --noplot --measurement-time "$crit_time" --warm-up-time 1 2>&1 | grep -E '^[a-z_]+/|time:' || true
+
+echo "== hashing a ${size_mib} MiB file (page-cached)"
+big="$work/big.bin"
+head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$big"
+cat "$big" > /dev/null
+hyperfine -N --warmup 2 --runs "$runs" --export-json "$out/hash.json" \
+  -n b3sum "b3sum $big" \
+  -n "buildnet hash" "$bin hash $big" \
+  -n "xxhsum -H3" "xxhsum -H3 $big" \
+  -n "buildnet hash --xxh3" "$bin hash --xxh3 $big"
+
+echo "== start-up"
+hyperfine -N --warmup 20 --runs "$startup_runs" --export-json "$out/startup.json" \
+  -n "buildnet --version" "$bin --version" \
+  -n "b3sum --version" "b3sum --version"
+
+echo "== serve: time to first /health answer, idle memory"
+python3 - "$bin" "$out/serve.json" "$runs" <<'PY'
+import json, os, statistics, subprocess, sys, tempfile, time, urllib.request
+bin_, dest, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ready, rss = [], []
+for _ in range(runs):
+    with tempfile.TemporaryDirectory() as ws:
+        start = time.perf_counter()
+        p = subprocess.Popen([bin_, "serve", "--port", "0"], cwd=ws,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = p.stdout.readline()
+        address = line.strip().rsplit("http://", 1)[1]
+        urllib.request.urlopen(f"http://{address}/health").read()
+        ready.append((time.perf_counter() - start) * 1000)
+        time.sleep(1.0)
+        with open(f"/proc/{p.pid}/status") as f:
+            kb = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+        rss.append(kb / 1024)
+        p.terminate(); p.wait()
+json.dump({"ready_ms": statistics.median(ready), "idle_rss_mib": statistics.median(rss)}, open(dest, "w"))
+PY
+
+echo "== writing bench/RESULTS.md"
+python3 - "$repo" "$out" "$size_mib" "$quick" <<'PY'
+import json, os, platform, subprocess, sys, time
+repo, out, size_mib, quick = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+def crit(group, name):
+    p = os.path.join(repo, "target/criterion", group, name, "new/estimates.json")
+    return json.load(open(p))["median"]["point_estimate"]
+def hyper(path):
+    return {r["command"]: r for r in json.load(open(path))["results"]}
+def ver(cmd):
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        return (r.stdout.strip() or r.stderr.strip()).splitlines()[0]
+    except Exception: return "?"
+cpu = next((l.split(":",1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+hash_ = hyper(os.path.join(out, "hash.json"))
+start = hyper(os.path.join(out, "startup.json"))
+serve = json.load(open(os.path.join(out, "serve.json")))
+gib = size_mib / 1024
+def gbps(name): return gib * 1.073741824 / hash_[name]["median"]
+rows = []
+def row(what, ours, peer, ratio, goal, met):
+    rows.append(f"| {what} | {ours} | {peer} | {ratio} | {goal} | {'yes' if met else '**no**'} |")
+get_c, get_u, get_raw = crit("kv_get","buildnet_cached"), crit("kv_get","buildnet_uncached"), crit("kv_get","rusqlite_point_read")
+row("KV get, present key (Rust API)", f"{get_c/1000:.3f} µs (cache), {get_u/1000:.2f} µs (no cache)", f"rusqlite point read {get_raw/1000:.2f} µs",
+    f"{get_c/get_raw:.2f}×", "≤ 2 µs", get_c <= 2000)
+set_b, set_raw = crit("kv_set","buildnet"), crit("kv_set","rusqlite_autocommit_upsert")
+row("KV set, one writer (durability normal)", f"{set_b/1000:.2f} µs", f"rusqlite autocommit upsert {set_raw/1000:.2f} µs",
+    f"{set_b/set_raw:.2f}×", "≤ 1.0× rusqlite", set_b <= set_raw * 1.05)
+for mode in ["normal", "full"]:
+    one, eight = crit("kv_set", f"{mode}_1_threads_per_write"), crit("kv_set", f"{mode}_8_threads_per_write")
+    row(f"KV set throughput, 8 threads vs 1 (durability {mode})", f"{1e9/eight:,.0f} writes/s vs {1e9/one:,.0f}", "-",
+        f"{one/eight:.2f}× one thread", "≥ 3×", one / eight >= 3)
+th_cold, th_warm = crit("tree_hash_2000_files","cold"), crit("tree_hash_2000_files","warm_stat_cache")
+row("Tree hash, 2,000 files of 1–8 KiB", f"cold {th_cold/1e6:.1f} ms, warm {th_warm/1e6:.1f} ms", "-", f"warm {th_warm/th_cold:.2f}× cold", "(issue 7: warm ≤ 0.1× cold)", th_warm <= 0.1*th_cold)
+row(f"Hash a {size_mib} MiB file, blake3", f"{gbps('buildnet hash'):.2f} GB/s", f"b3sum {gbps('b3sum'):.2f} GB/s",
+    f"{gbps('buildnet hash')/gbps('b3sum'):.2f}×", "≥ 0.95× b3sum", gbps('buildnet hash') >= 0.95*gbps('b3sum'))
+row(f"Hash a {size_mib} MiB file, xxh3", f"{gbps('buildnet hash --xxh3'):.2f} GB/s", f"xxhsum -H3 {gbps('xxhsum -H3'):.2f} GB/s",
+    f"{gbps('buildnet hash --xxh3')/gbps('xxhsum -H3'):.2f}×", "-", True)
+v = start["buildnet --version"]["median"]*1000
+row("`buildnet --version`, start to exit", f"{v:.2f} ms", f"b3sum --version {start['b3sum --version']['median']*1000:.2f} ms", "-", "≤ 2 ms", v <= 2)
+row("`buildnet serve`: start until /health answers", f"{serve['ready_ms']:.1f} ms", "-", "-", "≤ 20 ms (issue 7)", serve['ready_ms'] <= 20)
+row("`buildnet serve` idle RSS", f"{serve['idle_rss_mib']:.1f} MiB", "bare axum ≈ 3 MB (issue note)", "-", "≤ 10 MB", serve['idle_rss_mib'] <= 10)
+text = f"""# BuildNet benchmark results
+
+Written by `scripts/bench.sh{' --quick' if quick else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
+Machine: {os.cpu_count()} cores, {cpu}; {platform.system()} {platform.release()}.
+Versions: buildnet {ver([os.path.join(repo,'target/release/buildnet'),'--version']).split()[-1]}, {ver(['b3sum','--version'])}, {ver(['xxhsum','--version'])}, {ver(['hyperfine','--version'])}.
+Medians of repeated runs (criterion for the Rust API, hyperfine for commands). {'Quick mode: few repetitions, numbers are noisy.' if quick else ''}
+
+| what | BuildNet | peer, same run | ratio | goal | met |
+|---|---|---|---|---|---|
+""" + "\n".join(rows) + "\n"
+os.makedirs(os.path.join(repo, "bench"), exist_ok=True)
+open(os.path.join(repo, "bench/RESULTS.md"), "w").write(text)
+print(text)
+PY

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what building, testing and benchmarking BuildNet need, from the package registries
+# only (crates.io, Debian's packages). Idempotent: anything already present is left alone.
+#
+#   scripts/setup.sh          tools for the tests (b3sum, to compare `buildnet hash` with)
+#   scripts/setup.sh --bench  also the benchmark peers (hyperfine, xxhsum)
+set -euo pipefail
+
+bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --bench) bench=1 ;;
+    *) echo "usage: scripts/setup.sh [--bench]" >&2; exit 2 ;;
+  esac
+done
+
+need_cmd() { command -v "$1" >/dev/null 2>&1; }
+
+if ! need_cmd cargo; then
+  echo "setup: cargo is required (the machine's Rust toolchain)" >&2
+  exit 1
+fi
+
+if ! need_cmd b3sum; then
+  echo "setup: installing b3sum from crates.io"
+  cargo install --locked --quiet b3sum
+fi
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "setup: installing ${missing[*]} from Debian's packages"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+if [ "$bench" -eq 1 ]; then
+  apt_install hyperfine xxhash
+fi

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test suite the repository has, after installing what they need.
+# Used by CI (.ci/run) and by hand: `scripts/test.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+echo "== formatting"
+cargo fmt --all -- --check
+
+echo "== clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== tests"
+cargo test --workspace
+
+echo "== benchmark harness (each benchmark run once, untimed)"
+cargo test --workspace --benches --quiet
