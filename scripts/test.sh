@@ -12,8 +12,8 @@ cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-echo "== tests"
-cargo test --workspace
-
 echo "== benchmark harness (each benchmark run once, untimed)"
 cargo test --workspace --benches --quiet
+
+echo "== tests"
+cargo test --workspace
