@@ -16,4 +16,4 @@ echo "== benchmark harness (each benchmark run once, untimed)"
 cargo test --workspace --benches --quiet
 
 echo "== tests"
-cargo test --workspace
+cargo test --workspace --lib --bins --tests
