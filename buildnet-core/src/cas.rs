@@ -35,6 +35,22 @@ pub struct ArtifactStore {
     events: EventBus,
 }
 
+/// Copies `src` to `dst`, hashing what passes through; returns the hash and the byte count.
+fn copy_hashing(src: &mut impl Read, dst: &mut impl Write) -> std::io::Result<(blake3::Hash, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = src.read(&mut buf)?;
+        if n == 0 {
+            return Ok((hasher.finalize(), size));
+        }
+        hasher.update(&buf[..n]);
+        dst.write_all(&buf[..n])?;
+        size += n as u64;
+    }
+}
+
 /// Checks that `hash` is 64 lowercase hex digits, so it can never name a path outside the store.
 pub fn validate_hash(hash: &str) -> Result<()> {
     if hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
@@ -91,23 +107,9 @@ impl ArtifactStore {
     pub fn put_file(&self, path: &Path) -> Result<(String, u64)> {
         let mut src = File::open(path).map_err(|e| Error::io(path.display(), e))?;
         let (tmp_path, mut tmp) = self.temp_file()?;
-        let copied = (|| {
-            let mut hasher = blake3::Hasher::new();
-            let mut buf = vec![0u8; 256 * 1024];
-            let mut size = 0u64;
-            loop {
-                let n = src.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                tmp.write_all(&buf[..n])?;
-                size += n as u64;
-            }
-            tmp.sync_all()?;
-            Ok((hasher.finalize().to_hex().to_string(), size))
-        })()
-        .map_err(|e: std::io::Error| Error::io(format!("storing {}", path.display()), e));
+        let copied = copy_hashing(&mut src, &mut tmp)
+            .and_then(|(hash, size)| tmp.sync_all().map(|_| (hash.to_hex().to_string(), size)))
+            .map_err(|e| Error::io(format!("storing {}", path.display()), e));
         drop(tmp);
         let (hash, size) = match copied {
             Ok(v) => v,
@@ -179,23 +181,11 @@ impl ArtifactStore {
             .ok_or_else(|| Error::invalid_argument(format!("{} has no parent", dest.display())))?;
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
         let tmp_dest = parent.join(format!(".buildnet-restore-{}", random_token()?));
-        let copied = (|| {
-            let mut out = File::create(&tmp_dest)?;
-            let mut hasher = blake3::Hasher::new();
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let n = src.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                out.write_all(&buf[..n])?;
-            }
-            Ok(hasher.finalize())
-        })()
-        .map_err(|e: std::io::Error| Error::io(format!("restoring {}", dest.display()), e));
+        let copied = File::create(&tmp_dest)
+            .and_then(|mut out| copy_hashing(&mut src, &mut out))
+            .map_err(|e| Error::io(format!("restoring {}", dest.display()), e));
         let actual = match copied {
-            Ok(h) => h,
+            Ok((h, _)) => h,
             Err(err) => {
                 let _ = std::fs::remove_file(&tmp_dest);
                 return Err(err);
