@@ -21,7 +21,8 @@ use crate::daemon_file::DaemonFile;
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{Event, EventBus, EventEnvelope, StateOp};
 use crate::hash::{TreeHash, TreeHasher};
-use crate::state::{now_ms, KvEntry, Lock, Store, StoreOptions, WorkerRecord};
+use crate::orchestrator::{BuildOptions, DryRunEntry, Orchestrator, TargetGraph};
+use crate::state::{now_ms, BuildRecord, KvEntry, Lock, Store, StoreOptions, WorkerRecord};
 use crate::{lock, runtime};
 
 /// How often a serving daemon sweeps expired keys and refreshes its worker record.
@@ -38,8 +39,9 @@ pub struct Daemon {
 struct Inner {
     config: RwLock<Arc<Config>>,
     store: Arc<Store>,
-    cas: ArtifactStore,
-    hasher: TreeHasher,
+    cas: Arc<ArtifactStore>,
+    hasher: Arc<TreeHasher>,
+    orchestrator: Arc<Orchestrator>,
     events: EventBus,
     worker_id: String,
     opened_at: Instant,
@@ -99,18 +101,33 @@ impl Daemon {
             ..StoreOptions::default()
         };
         let store = Arc::new(Store::open(&config.db_path, options)?);
+        let interrupted = store.builds_mark_interrupted(crate::daemon_file::pid_alive)?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "builds left running by a process that died were marked interrupted"
+            );
+        }
         let events = EventBus::new();
-        let cas = ArtifactStore::open(
+        let cas = Arc::new(ArtifactStore::open(
             &config.state_dir.join("cas"),
             Arc::clone(&store),
             events.clone(),
-        )?;
+        )?);
+        let hasher = Arc::new(TreeHasher::new());
+        let orchestrator = Arc::new(Orchestrator::new(
+            Arc::clone(&store),
+            Arc::clone(&cas),
+            Arc::clone(&hasher),
+            events.clone(),
+        ));
         Ok(Daemon {
             inner: Arc::new(Inner {
                 config: RwLock::new(Arc::new(config)),
                 store,
                 cas,
-                hasher: TreeHasher::new(),
+                hasher,
+                orchestrator,
                 events,
                 worker_id: crate::state::random_token()?,
                 opened_at: Instant::now(),
@@ -269,8 +286,10 @@ impl Daemon {
         Ok(())
     }
 
-    /// Stops the server (if running) and makes every later call fail with `InvalidState`.
+    /// Cancels running builds (recorded as cancelled), stops the server (if running) and makes
+    /// every later call fail with `InvalidState`.
     pub fn close(&self) -> Result<()> {
+        self.inner.orchestrator.cancel_all();
         let stopped = self.stop();
         self.inner.closed.store(true, Ordering::Release);
         stopped
@@ -413,6 +432,56 @@ impl Daemon {
         self.inner
             .hasher
             .hash_tree(&config.root, globs, std::slice::from_ref(&config.state_dir))
+    }
+
+    // ----- builds -----
+
+    /// Starts a build of `targets` (every target when empty) and their dependencies; returns
+    /// the build id at once. An unknown target or a cycle fails here, before anything runs.
+    pub fn request_build(&self, targets: &[String], options: BuildOptions) -> Result<String> {
+        self.check_open()?;
+        self.inner
+            .orchestrator
+            .request(self.config(), targets, options)
+    }
+
+    /// Waits for build `id` to finish (at most `timeout`; `Timeout` error after it).
+    pub fn wait_build(&self, id: &str, timeout: Option<Duration>) -> Result<BuildRecord> {
+        self.check_open()?;
+        self.inner.orchestrator.wait(id, timeout)
+    }
+
+    /// Cancels build `id`: running commands are stopped, nothing new starts. `false` if it
+    /// had already finished.
+    pub fn cancel_build(&self, id: &str) -> Result<bool> {
+        self.check_open()?;
+        self.inner.orchestrator.cancel(id)
+    }
+
+    /// The record of build `id`, finished or not.
+    pub fn build(&self, id: &str) -> Result<BuildRecord> {
+        self.check_open()?;
+        self.inner.orchestrator.record(id)
+    }
+
+    /// The most recent builds, newest first (without their target runs).
+    pub fn list_builds(&self, limit: usize) -> Result<Vec<BuildRecord>> {
+        self.check_open()?;
+        self.inner.store.builds_recent(limit)
+    }
+
+    /// For each target of the graph: would it be a cache hit, and if not, what changed.
+    pub fn dry_run(&self, targets: &[String], options: &BuildOptions) -> Result<Vec<DryRunEntry>> {
+        self.check_open()?;
+        self.inner
+            .orchestrator
+            .dry_run(&self.config(), targets, options)
+    }
+
+    /// The resolved target graph of `targets` (every target when empty).
+    pub fn graph(&self, targets: &[String]) -> Result<TargetGraph> {
+        self.check_open()?;
+        TargetGraph::resolve(&self.config(), targets)
     }
 
     /// `PRAGMA integrity_check` of the state database.

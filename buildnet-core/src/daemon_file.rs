@@ -56,8 +56,9 @@ impl DaemonFile {
     }
 }
 
+/// Whether a process with this pid exists.
 #[cfg(unix)]
-fn pid_alive(pid: u32) -> bool {
+pub fn pid_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };
@@ -67,7 +68,7 @@ fn pid_alive(pid: u32) -> bool {
 }
 
 #[cfg(not(unix))]
-fn pid_alive(_pid: u32) -> bool {
+pub fn pid_alive(_pid: u32) -> bool {
     true
 }
 

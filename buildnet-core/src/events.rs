@@ -57,6 +57,44 @@ pub enum Event {
         removed: u64,
         freed_bytes: u64,
     },
+    /// A build started; `targets` is the resolved graph in dependency order.
+    BuildStarted {
+        build_id: String,
+        targets: Vec<String>,
+    },
+    /// A build ended: `succeeded`, `failed` or `cancelled`.
+    BuildFinished {
+        build_id: String,
+        status: String,
+        duration_ms: u64,
+    },
+    TargetStarted {
+        build_id: String,
+        target: String,
+    },
+    /// A target ended: `succeeded`, `failed`, `skipped` or `cancelled`.
+    TargetFinished {
+        build_id: String,
+        target: String,
+        status: String,
+        cached: bool,
+        duration_ms: u64,
+        exit_code: Option<i32>,
+        error: Option<String>,
+    },
+    /// A target's outputs came from the cache; `saved_ms` is what the original run took.
+    CacheHit {
+        build_id: String,
+        target: String,
+        saved_ms: u64,
+    },
+    /// One line of a target's output (replayed from the cache on a hit).
+    TargetLog {
+        build_id: String,
+        target: String,
+        stream: crate::process::Stream,
+        line: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -12,6 +12,8 @@ pub mod daemon_file;
 pub mod error;
 pub mod events;
 pub mod hash;
+pub mod orchestrator;
+pub mod process;
 pub mod runtime;
 pub mod server;
 pub mod state;

@@ -46,7 +46,7 @@ pub fn serve(config: Option<&Path>, host: Option<String>, port: Option<u16>) -> 
     );
     let _ = std::io::stdout().flush();
     let waited = buildnet_core::runtime::block_on(wait_for_stop(daemon.clone(), signals));
-    let stopped = daemon.stop();
+    let stopped = daemon.close();
     waited?;
     stopped?;
     Ok(ExitCode::SUCCESS)

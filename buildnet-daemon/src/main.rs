@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 ok, 1 the operation failed or found nothing, 2 usage or configuration error.
 
+mod build;
 mod client;
 mod commands;
 
@@ -38,6 +39,52 @@ enum Command {
     Hash(HashArgs),
     /// Show whether a daemon serves this workspace, and its state
     Status(StatusArgs),
+    /// Build targets (every target when none is named) and their dependencies
+    Build(BuildArgs),
+    /// Print the target graph (Graphviz DOT, or JSON)
+    Graph(GraphArgs),
+    /// List recent builds
+    Builds(BuildsArgs),
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// Targets to build (default: all)
+    targets: Vec<String>,
+    /// Run every command, ignoring cache hits
+    #[arg(long)]
+    force: bool,
+    /// Targets at once (default: `concurrency` from the config, else the number of cores)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: Option<u32>,
+    /// Stop everything at the first failure
+    #[arg(long)]
+    fail_fast: bool,
+    /// Only say which targets are cache hits and, for each miss, what changed
+    #[arg(long)]
+    dry_run: bool,
+    /// Print JSON lines (events, then the build record) instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct GraphArgs {
+    /// Targets whose graph to print (default: all)
+    targets: Vec<String>,
+    /// Print JSON instead of DOT
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct BuildsArgs {
+    /// How many builds to list
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Print JSON lines
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -132,6 +179,19 @@ fn main() -> ExitCode {
         },
         Command::Hash(args) => commands::hash(&args.files, args.xxh3),
         Command::Status(args) => commands::status(config, args.json),
+        Command::Build(args) => build::build(
+            config,
+            &args.targets,
+            buildnet_core::orchestrator::BuildOptions {
+                force: args.force,
+                concurrency: args.concurrency.map(|n| n as usize),
+                fail_fast: args.fail_fast,
+            },
+            args.dry_run,
+            args.json,
+        ),
+        Command::Graph(args) => build::graph(config, &args.targets, args.json),
+        Command::Builds(args) => build::builds(config, args.limit, args.json),
     };
     match result {
         Ok(code) => code,

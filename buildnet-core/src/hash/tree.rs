@@ -1,7 +1,8 @@
 //! Workspace tree hashing: the files matching a set of globs, hashed in parallel.
 //!
-//! The walk honours `.gitignore`, `.ignore` and `.git/info/exclude` (whether or not the folder is
-//! a git repository) and never enters `.git` or the state directory. Globs are relative to the
+//! The walk honours `.gitignore` and `.ignore` files (in the tree and in its parent folders) and
+//! `.git/info/exclude`, whether or not the folder is a git repository, and never enters `.git`,
+//! `node_modules` or the state directory. Globs are relative to the
 //! root; a glob starting with `!` excludes. No globs means every file.
 //!
 //! A stat cache remembers, per path, the size, modification time and inode seen when the file
@@ -113,10 +114,13 @@ impl TreeHasher {
             .unwrap_or(1);
         let walker = WalkBuilder::new(&root)
             .hidden(false)
-            .parents(false)
+            .parents(true)
             .require_git(false)
             .threads(threads)
-            .filter_entry(move |entry| !skip.dirs.iter().any(|d| entry.path() == d))
+            .filter_entry(move |entry| {
+                !(entry.depth() > 0 && entry.file_name() == "node_modules")
+                    && !skip.dirs.iter().any(|d| entry.path() == d)
+            })
             .build_parallel();
         walker.run(|| {
             let root = &root;

@@ -9,6 +9,7 @@
 //!
 //! Expiry (key-value TTLs, lock leases) is decided by one clock, [`now_ms`], in this module.
 
+mod builds;
 mod group_commit;
 mod kv;
 mod locks;
@@ -24,6 +25,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::error::{Error, ErrorCode, Result};
 use crate::lock;
 
+pub use builds::{BuildRecord, TargetRun};
 pub use kv::KvEntry;
 pub use locks::Lock;
 pub use records::{ArtifactRecord, WorkerRecord};
@@ -99,6 +101,39 @@ const MIGRATIONS: &[&str] = &[
         last_accessed  INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX artifacts_lru ON artifacts (last_accessed);
+    ",
+    // 2: target runs of builds, the owner of a build, cache entries, last cached key components.
+    "
+    ALTER TABLE builds ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE target_runs (
+        build_id     TEXT NOT NULL REFERENCES builds (id) ON DELETE CASCADE,
+        target       TEXT NOT NULL,
+        seq          INTEGER NOT NULL,
+        status       TEXT NOT NULL,
+        cached       INTEGER NOT NULL DEFAULT 0,
+        cache_key    TEXT,
+        exit_code    INTEGER,
+        started_at   INTEGER,
+        finished_at  INTEGER,
+        duration_ms  INTEGER,
+        error        TEXT,
+        PRIMARY KEY (build_id, target)
+    ) STRICT;
+
+    CREATE TABLE cache_entries (
+        key         TEXT PRIMARY KEY NOT NULL,
+        target      TEXT NOT NULL,
+        manifest    TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE target_inputs (
+        target      TEXT PRIMARY KEY NOT NULL,
+        key         TEXT NOT NULL,
+        components  TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL
+    ) STRICT;
     ",
 ];
 

@@ -1,0 +1,640 @@
+//! Build orchestration: resolve the target graph, run targets in dependency order on a pool of
+//! `concurrency` slots, restore what the cache already holds, record everything.
+//!
+//! A build runs on its own thread; `request` returns its id at once. A target starts when all
+//! of its dependencies succeeded. When one fails, its dependents are skipped and independent
+//! targets finish (with `fail_fast`, everything running is stopped and nothing new starts).
+//! Failed or cancelled runs are never cached.
+
+pub mod cache_key;
+pub mod graph;
+pub mod outputs;
+pub mod target;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::cas::ArtifactStore;
+use crate::config::Config;
+use crate::error::{Error, ErrorCode, Result};
+use crate::events::{Event, EventBus};
+use crate::hash::TreeHasher;
+use crate::lock;
+use crate::process::{self, Outcome, RunSpec};
+use crate::state::{now_ms, random_token, BuildRecord, Store, TargetRun};
+
+pub use cache_key::KeyComponents;
+pub use graph::TargetGraph;
+pub use outputs::Manifest;
+pub use target::ResolvedTarget;
+
+/// How to run a build.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct BuildOptions {
+    /// Ignore cache hits and run every command.
+    #[serde(default)]
+    pub force: bool,
+    /// Targets at once (default: the configuration's `concurrency`).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Stop everything at the first failure.
+    #[serde(default)]
+    pub fail_fast: bool,
+}
+
+/// One target of a dry run: would it be a hit, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DryRunEntry {
+    pub target: String,
+    pub cache_key: String,
+    pub hit: bool,
+    /// For a miss: what changed since the target's last cached run.
+    pub reasons: Vec<String>,
+}
+
+/// Runs builds. Shared by the daemon behind an `Arc`.
+pub struct Orchestrator {
+    store: Arc<Store>,
+    cas: Arc<ArtifactStore>,
+    hasher: Arc<TreeHasher>,
+    events: EventBus,
+    active: Mutex<HashMap<String, Arc<ActiveBuild>>>,
+}
+
+#[derive(Default)]
+struct ActiveBuild {
+    /// Asked to cancel by the user.
+    cancelled: AtomicBool,
+    /// Running commands must stop (cancellation or fail-fast).
+    stop: AtomicBool,
+    finished: Mutex<bool>,
+    done: Condvar,
+}
+
+/// How one target ended.
+struct TargetOutcome {
+    run: TargetRun,
+    key: Option<String>,
+}
+
+impl Orchestrator {
+    pub fn new(
+        store: Arc<Store>,
+        cas: Arc<ArtifactStore>,
+        hasher: Arc<TreeHasher>,
+        events: EventBus,
+    ) -> Orchestrator {
+        Orchestrator {
+            store,
+            cas,
+            hasher,
+            events,
+            active: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Resolves the graph and starts the build; returns its id. Nothing starts if the graph is
+    /// invalid (unknown target, cycle).
+    pub fn request(
+        self: &Arc<Self>,
+        config: Arc<Config>,
+        targets: &[String],
+        options: BuildOptions,
+    ) -> Result<String> {
+        let graph = TargetGraph::resolve(&config, targets)?;
+        let id = format!("{:012x}-{}", now_ms(), &random_token()?[..8]);
+        self.store.build_insert(&id, targets, &graph.order)?;
+        let active = Arc::new(ActiveBuild::default());
+        lock(&self.active).insert(id.clone(), Arc::clone(&active));
+        self.events.publish(Event::BuildStarted {
+            build_id: id.clone(),
+            targets: graph.order.clone(),
+        });
+        let this = Arc::clone(self);
+        let build_id = id.clone();
+        std::thread::Builder::new()
+            .name("buildnet-build".into())
+            .spawn(move || this.run_build(&build_id, &config, &graph, &options, &active))
+            .map_err(|e| Error::io("starting a build thread", e))?;
+        Ok(id)
+    }
+
+    /// Waits until build `id` finished (at most `timeout`) and returns its record.
+    pub fn wait(&self, id: &str, timeout: Option<Duration>) -> Result<BuildRecord> {
+        let active = lock(&self.active).get(id).cloned();
+        if let Some(active) = active {
+            let deadline = timeout.map(|t| Instant::now() + t);
+            let mut finished = lock(&active.finished);
+            while !*finished {
+                match deadline {
+                    None => {
+                        finished = active
+                            .done
+                            .wait(finished)
+                            .unwrap_or_else(|p| p.into_inner())
+                    }
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            return Err(Error::new(
+                                ErrorCode::Timeout,
+                                format!(
+                                    "build {id} still running after {:?}",
+                                    timeout.unwrap_or_default()
+                                ),
+                            ));
+                        }
+                        finished = active
+                            .done
+                            .wait_timeout(finished, left)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
+                    }
+                }
+            }
+        }
+        self.record(id)
+    }
+
+    /// The record of build `id`.
+    pub fn record(&self, id: &str) -> Result<BuildRecord> {
+        self.store
+            .build_get(id)?
+            .ok_or_else(|| Error::not_found(format!("no build {id:?}")))
+    }
+
+    /// Cancels build `id`; `false` if it had already finished.
+    pub fn cancel(&self, id: &str) -> Result<bool> {
+        if let Some(active) = lock(&self.active).get(id) {
+            active.cancelled.store(true, Ordering::SeqCst);
+            active.stop.store(true, Ordering::SeqCst);
+            return Ok(true);
+        }
+        self.record(id).map(|_| false)
+    }
+
+    /// Cancels every running build and waits for them to finish.
+    pub fn cancel_all(&self) {
+        let running: Vec<(String, Arc<ActiveBuild>)> = lock(&self.active)
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect();
+        for (_, active) in &running {
+            active.cancelled.store(true, Ordering::SeqCst);
+            active.stop.store(true, Ordering::SeqCst);
+        }
+        for (id, _) in running {
+            let _ = self.wait(&id, None);
+        }
+    }
+
+    /// Whether build `id` is still running in this process.
+    pub fn is_running(&self, id: &str) -> bool {
+        lock(&self.active).contains_key(id)
+    }
+
+    fn run_build(
+        &self,
+        id: &str,
+        config: &Config,
+        graph: &TargetGraph,
+        options: &BuildOptions,
+        active: &ActiveBuild,
+    ) {
+        let started = Instant::now();
+        let status = match self.schedule(id, config, graph, options, active) {
+            Ok(status) => status,
+            Err(err) => {
+                tracing::error!(build = id, %err, "build failed to run");
+                "failed"
+            }
+        };
+        if let Err(err) = self.store.build_finish(id, status) {
+            tracing::error!(build = id, %err, "could not record the end of a build");
+        }
+        self.events.publish(Event::BuildFinished {
+            build_id: id.to_owned(),
+            status: status.to_owned(),
+            duration_ms: started.elapsed().as_millis() as u64,
+        });
+        *lock(&active.finished) = true;
+        active.done.notify_all();
+        lock(&self.active).remove(id);
+    }
+
+    /// Runs the graph; returns the build's final status.
+    fn schedule(
+        &self,
+        id: &str,
+        config: &Config,
+        graph: &TargetGraph,
+        options: &BuildOptions,
+        active: &ActiveBuild,
+    ) -> Result<&'static str> {
+        #[derive(Clone, PartialEq)]
+        enum State {
+            Pending,
+            Running,
+            Succeeded(String),
+            Failed,
+        }
+        let slots = options.concurrency.unwrap_or(config.concurrency).max(1);
+        let mut states: BTreeMap<&str, State> = graph
+            .order
+            .iter()
+            .map(|t| (t.as_str(), State::Pending))
+            .collect();
+        let mut any_failed = false;
+        let (tx, rx) = mpsc::channel::<(String, TargetOutcome)>();
+        std::thread::scope(|scope| -> Result<()> {
+            let mut running = 0usize;
+            loop {
+                // Targets whose dependencies failed can never run.
+                let mut changed = true;
+                while changed {
+                    changed = false;
+                    for name in &graph.order {
+                        if states[name.as_str()] != State::Pending {
+                            continue;
+                        }
+                        if let Some(dep) = graph.deps[name]
+                            .iter()
+                            .find(|d| states[d.as_str()] == State::Failed)
+                        {
+                            let mut run = TargetRun::pending(name);
+                            run.status = "skipped".into();
+                            run.error = Some(format!("dependency {dep} did not succeed"));
+                            self.store.target_run_update(id, &run)?;
+                            self.publish_finished(id, &run);
+                            states.insert(name.as_str(), State::Failed);
+                            changed = true;
+                        }
+                    }
+                }
+                let stopping = active.stop.load(Ordering::SeqCst);
+                if !stopping {
+                    for name in &graph.order {
+                        if running >= slots {
+                            break;
+                        }
+                        if states[name.as_str()] != State::Pending {
+                            continue;
+                        }
+                        let deps = &graph.deps[name];
+                        let mut dep_keys = BTreeMap::new();
+                        for dep in deps {
+                            match &states[dep.as_str()] {
+                                State::Succeeded(key) => {
+                                    dep_keys.insert(dep.clone(), key.clone());
+                                }
+                                _ => break,
+                            }
+                        }
+                        if dep_keys.len() != deps.len() {
+                            continue;
+                        }
+                        let target = ResolvedTarget::resolve(config, name, &config.targets[name]);
+                        states.insert(name.as_str(), State::Running);
+                        running += 1;
+                        let tx = tx.clone();
+                        scope.spawn(move || {
+                            let outcome =
+                                self.run_target(id, config, &target, dep_keys, options, active);
+                            let _ = tx.send((target.name.clone(), outcome));
+                        });
+                    }
+                }
+                if running == 0 {
+                    break;
+                }
+                let (name, outcome) = rx
+                    .recv()
+                    .map_err(|_| Error::internal("a target worker vanished"))?;
+                running -= 1;
+                let name = graph
+                    .order
+                    .iter()
+                    .find(|t| **t == name)
+                    .expect("a graph target");
+                if outcome.run.status == "succeeded" {
+                    states.insert(
+                        name.as_str(),
+                        State::Succeeded(outcome.key.unwrap_or_default()),
+                    );
+                } else {
+                    any_failed = true;
+                    states.insert(name.as_str(), State::Failed);
+                    if options.fail_fast {
+                        active.stop.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        // Whatever never started was stopped by a cancellation or fail-fast.
+        for (name, state) in &states {
+            if *state == State::Pending {
+                let mut run = TargetRun::pending(name);
+                run.status = if active.cancelled.load(Ordering::SeqCst) {
+                    "cancelled"
+                } else {
+                    "skipped"
+                }
+                .into();
+                self.store.target_run_update(id, &run)?;
+            }
+        }
+        Ok(if active.cancelled.load(Ordering::SeqCst) {
+            "cancelled"
+        } else if any_failed {
+            "failed"
+        } else {
+            "succeeded"
+        })
+    }
+
+    fn publish_finished(&self, build_id: &str, run: &TargetRun) {
+        self.events.publish(Event::TargetFinished {
+            build_id: build_id.to_owned(),
+            target: run.target.clone(),
+            status: run.status.clone(),
+            cached: run.cached,
+            duration_ms: run.duration_ms.unwrap_or(0) as u64,
+            exit_code: run.exit_code,
+            error: run.error.clone(),
+        });
+    }
+
+    fn run_target(
+        &self,
+        build_id: &str,
+        config: &Config,
+        target: &ResolvedTarget,
+        dep_keys: BTreeMap<String, String>,
+        options: &BuildOptions,
+        active: &ActiveBuild,
+    ) -> TargetOutcome {
+        let started = Instant::now();
+        let mut run = TargetRun::pending(&target.name);
+        run.status = "running".into();
+        run.started_at = Some(now_ms());
+        let _ = self.store.target_run_update(build_id, &run);
+        self.events.publish(Event::TargetStarted {
+            build_id: build_id.to_owned(),
+            target: target.name.clone(),
+        });
+        let result = self.execute(
+            build_id, config, target, dep_keys, options, active, &mut run,
+        );
+        if let Err(err) = result {
+            run.status = "failed".into();
+            run.error = Some(err.message().to_owned());
+        }
+        run.finished_at = Some(now_ms());
+        run.duration_ms = Some(started.elapsed().as_millis() as i64);
+        if let Err(err) = self.store.target_run_update(build_id, &run) {
+            tracing::error!(%err, "could not record a target run");
+        }
+        self.publish_finished(build_id, &run);
+        TargetOutcome {
+            key: run.cache_key.clone(),
+            run,
+        }
+    }
+
+    /// Computes the key, restores a hit or runs the command; fills in `run`.
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &self,
+        build_id: &str,
+        config: &Config,
+        target: &ResolvedTarget,
+        dep_keys: BTreeMap<String, String>,
+        options: &BuildOptions,
+        active: &ActiveBuild,
+        run: &mut TargetRun,
+    ) -> Result<()> {
+        let (components, key) = self.cache_key(config, target, dep_keys)?;
+        run.cache_key = Some(key.clone());
+        let log_path = log_path(&config.state_dir, build_id, &target.name);
+        if target.cache && !options.force {
+            if let Some(manifest) = self.store.cache_entry(&key)? {
+                let manifest: Manifest = serde_json::from_str(&manifest).map_err(|e| {
+                    Error::internal(format!("cache entry {key} is unreadable: {e}"))
+                })?;
+                if outputs::restore(&config.root, &manifest, &self.cas)? {
+                    self.replay_log(build_id, target, manifest.log.as_deref(), &log_path)?;
+                    self.events.publish(Event::CacheHit {
+                        build_id: build_id.to_owned(),
+                        target: target.name.clone(),
+                        saved_ms: manifest.duration_ms,
+                    });
+                    run.status = "succeeded".into();
+                    run.cached = true;
+                    return Ok(());
+                }
+                self.store.cache_remove(&key)?;
+            }
+        }
+        let spec = RunSpec {
+            command: &target.command,
+            cwd: &target.cwd,
+            env: vec![("PATH".into(), target.path_env(&config.root))],
+            timeout: target.timeout,
+            log_path: &log_path,
+        };
+        let ran = Instant::now();
+        let outcome = process::run(&spec, &active.stop, |stream, line| {
+            self.events.publish(Event::TargetLog {
+                build_id: build_id.to_owned(),
+                target: target.name.clone(),
+                stream,
+                line: line.to_owned(),
+            })
+        })?;
+        run.exit_code = outcome.exit_code();
+        match outcome {
+            Outcome::Exited(0) => {}
+            Outcome::Exited(code) => {
+                run.status = "failed".into();
+                run.error = Some(format!("`{}` exited with code {code}", target.command));
+                return Ok(());
+            }
+            Outcome::Signaled(sig) => {
+                run.status = "failed".into();
+                run.error = Some(format!("`{}` was killed by signal {sig}", target.command));
+                return Ok(());
+            }
+            Outcome::TimedOut => {
+                run.status = "failed".into();
+                run.error = Some(format!(
+                    "timed out after {} ms",
+                    target.timeout.unwrap_or_default().as_millis()
+                ));
+                return Ok(());
+            }
+            Outcome::Cancelled => {
+                run.status = "cancelled".into();
+                return Ok(());
+            }
+        }
+        run.status = "succeeded".into();
+        if target.cache {
+            let paths = outputs::collect(&config.root, &target.cwd, &target.outputs)?;
+            let stored = outputs::store(&config.root, &paths, &self.cas)?;
+            let (log_hash, _) = self.cas.put_file(&log_path)?;
+            let manifest = Manifest {
+                outputs: stored,
+                log: Some(log_hash),
+                duration_ms: ran.elapsed().as_millis() as u64,
+            };
+            let encode =
+                |e: serde_json::Error| Error::internal(format!("encoding a cache entry: {e}"));
+            let manifest = serde_json::to_string(&manifest).map_err(encode)?;
+            let components = serde_json::to_string(&components).map_err(encode)?;
+            self.store
+                .cache_put(&key, &target.name, &manifest, &components)?;
+        }
+        Ok(())
+    }
+
+    /// The key of `target` and what it was made of.
+    fn cache_key(
+        &self,
+        config: &Config,
+        target: &ResolvedTarget,
+        dep_keys: BTreeMap<String, String>,
+    ) -> Result<(KeyComponents, String)> {
+        if !target.cwd.is_dir() {
+            return Err(Error::not_found(format!(
+                "target {}: working directory {} does not exist",
+                target.name,
+                target.cwd.display()
+            )));
+        }
+        let tree = self.hasher.hash_tree(
+            &target.cwd,
+            &target.input_globs(),
+            std::slice::from_ref(&config.state_dir),
+        )?;
+        let prefix = if target.cwd_rel == "." || target.cwd_rel.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", target.cwd_rel.trim_end_matches('/'))
+        };
+        let files = tree
+            .files
+            .into_iter()
+            .map(|f| (format!("{prefix}{}", f.path), f.hash))
+            .collect();
+        Ok(KeyComponents::gather(
+            target,
+            |n| std::env::var(n).ok(),
+            files,
+            dep_keys,
+        ))
+    }
+
+    fn replay_log(
+        &self,
+        build_id: &str,
+        target: &ResolvedTarget,
+        log: Option<&str>,
+        log_path: &Path,
+    ) -> Result<()> {
+        let Some(hash) = log else { return Ok(()) };
+        let Some(data) = self.cas.get(hash)? else {
+            return Ok(());
+        };
+        if let Some(parent) = log_path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
+        }
+        std::fs::write(log_path, &data).map_err(|e| Error::io(log_path.display(), e))?;
+        for line in String::from_utf8_lossy(&data).lines() {
+            self.events.publish(Event::TargetLog {
+                build_id: build_id.to_owned(),
+                target: target.name.clone(),
+                stream: process::Stream::Stdout,
+                line: line.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Which targets would be cache hits, and for each miss, what changed.
+    pub fn dry_run(
+        &self,
+        config: &Config,
+        targets: &[String],
+        options: &BuildOptions,
+    ) -> Result<Vec<DryRunEntry>> {
+        let graph = TargetGraph::resolve(config, targets)?;
+        let mut keys: BTreeMap<String, String> = BTreeMap::new();
+        let mut entries = Vec::new();
+        for name in &graph.order {
+            let target = ResolvedTarget::resolve(config, name, &config.targets[name]);
+            let dep_keys = graph.deps[name]
+                .iter()
+                .map(|d| (d.clone(), keys[d].clone()))
+                .collect();
+            let (components, key) = self.cache_key(config, &target, dep_keys)?;
+            let stored = self.store.cache_entry(&key)?.is_some();
+            let hit = target.cache && !options.force && stored;
+            let reasons = if hit {
+                Vec::new()
+            } else if !target.cache {
+                vec!["caching is off for this target (cache: false)".into()]
+            } else if options.force {
+                vec!["--force ignores the cache".into()]
+            } else {
+                match self.store.last_cached_components(name)? {
+                    None => vec!["never built with caching before".into()],
+                    Some((last_key, _)) if last_key == key => {
+                        vec!["the cached outputs are no longer in the store".into()]
+                    }
+                    Some((_, json)) => {
+                        let before: KeyComponents = serde_json::from_str(&json).unwrap_or_default();
+                        let why = components.explain_changes(&before);
+                        if why.is_empty() {
+                            vec!["the cache key changed".into()]
+                        } else {
+                            why
+                        }
+                    }
+                }
+            };
+            keys.insert(name.clone(), key.clone());
+            entries.push(DryRunEntry {
+                target: name.clone(),
+                cache_key: key,
+                hit,
+                reasons,
+            });
+        }
+        Ok(entries)
+    }
+}
+
+/// Where the log of `target` in build `build_id` is kept: `state_dir/logs/BUILD/TARGET.log`
+/// (the target name with anything but letters, digits and `._-` replaced by `_`).
+pub fn log_path(state_dir: &Path, build_id: &str, target: &str) -> std::path::PathBuf {
+    let name: String = target
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    state_dir
+        .join("logs")
+        .join(build_id)
+        .join(format!("{name}.log"))
+}

@@ -1,0 +1,259 @@
+//! A target's outputs: collected into the artifact store after a successful run, restored from
+//! it on a cache hit.
+//!
+//! Restoring never writes outside the workspace. Every recorded path must be relative and free
+//! of `..`; and no folder on the way from the workspace root to the file may be a symbolic
+//! link (a link could lead anywhere, so it is refused rather than followed). A manifest that
+//! breaks either rule — a tampered database, a hand-made entry — is refused whole, before any
+//! file is written. The file itself is replaced by a rename, which replaces a link at that place
+//! instead of writing through it.
+
+use std::path::{Component, Path, PathBuf};
+
+use globset::{GlobBuilder, GlobSetBuilder};
+use ignore::WalkBuilder;
+use serde::{Deserialize, Serialize};
+
+use crate::cas::ArtifactStore;
+use crate::error::{Error, Result};
+
+/// What a cached run left behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub outputs: Vec<OutputFile>,
+    /// The blob holding the run's log.
+    pub log: Option<String>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// Relative to the workspace root, `/`-separated.
+    pub path: String,
+    pub hash: String,
+    pub size: u64,
+    pub executable: bool,
+}
+
+/// The files under `cwd` matching the output globs (relative to `cwd`), whether or not git
+/// ignores them. Paths are returned relative to `root`, sorted.
+pub fn collect(root: &Path, cwd: &Path, globs: &[String]) -> Result<Vec<String>> {
+    if globs.is_empty() || !cwd.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut include = GlobSetBuilder::new();
+    let mut exclude = GlobSetBuilder::new();
+    for glob in globs {
+        let (set, pattern) = match glob.strip_prefix('!') {
+            Some(p) => (&mut exclude, p),
+            None => (&mut include, glob.as_str()),
+        };
+        let g = GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| Error::invalid_argument(format!("invalid output glob {glob:?}: {e}")))?;
+        set.add(g);
+    }
+    let build = |b: GlobSetBuilder| {
+        b.build()
+            .map_err(|e| Error::invalid_argument(e.to_string()))
+    };
+    let (include, exclude) = (build(include)?, build(exclude)?);
+    let mut found = Vec::new();
+    let walker = WalkBuilder::new(cwd)
+        .standard_filters(false)
+        .hidden(false)
+        .follow_links(false)
+        .filter_entry(|e| {
+            let name = e.file_name();
+            !(e.depth() > 0 && (name == ".git" || name == "node_modules"))
+        })
+        .build();
+    for entry in walker {
+        let entry = entry.map_err(|e| Error::internal(format!("walking outputs: {e}")))?;
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(rel_cwd) = entry.path().strip_prefix(cwd) else {
+            continue;
+        };
+        if include.is_match(rel_cwd) && !exclude.is_match(rel_cwd) {
+            let rel_root = entry.path().strip_prefix(root).unwrap_or(entry.path());
+            found.push(rel_root.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Stores the files at `paths` (relative to `root`) in the artifact store.
+pub fn store(root: &Path, paths: &[String], cas: &ArtifactStore) -> Result<Vec<OutputFile>> {
+    paths
+        .iter()
+        .map(|path| {
+            let full = root.join(path);
+            let (hash, size) = cas.put_file(&full)?;
+            Ok(OutputFile {
+                path: path.clone(),
+                hash,
+                size,
+                executable: is_executable(&full),
+            })
+        })
+        .collect()
+}
+
+/// Restores every output of `manifest` under `root`. `Ok(false)` when a blob is missing or
+/// corrupt (a cache miss); an error when a path would leave the workspace.
+pub fn restore(root: &Path, manifest: &Manifest, cas: &ArtifactStore) -> Result<bool> {
+    let targets: Vec<PathBuf> = manifest
+        .outputs
+        .iter()
+        .map(|o| confined_path(root, &o.path))
+        .collect::<Result<_>>()?;
+    for (output, dest) in manifest.outputs.iter().zip(&targets) {
+        if !cas.restore_to(&output.hash, dest)? {
+            return Ok(false);
+        }
+        if output.executable {
+            set_executable(dest)?;
+        }
+    }
+    Ok(true)
+}
+
+/// `root/rel`, provided `rel` stays inside `root` without passing through a symbolic link.
+pub fn confined_path(root: &Path, rel: &str) -> Result<PathBuf> {
+    let refuse = |why: &str| {
+        Err(Error::invalid_argument(format!(
+            "refusing to restore output {rel:?}: {why}"
+        )))
+    };
+    let path = Path::new(rel);
+    if rel.is_empty() || path.is_absolute() {
+        return refuse("it is not a path relative to the workspace");
+    }
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(p) => parts.push(p),
+            Component::CurDir => {}
+            _ => return refuse("it leaves the workspace"),
+        }
+    }
+    let Some((_file, dirs)) = parts.split_last() else {
+        return refuse("it names no file");
+    };
+    let mut at = root.to_path_buf();
+    for dir in dirs {
+        at.push(dir);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return refuse(&format!("{} is a symbolic link", at.display()));
+            }
+            Ok(meta) if !meta.is_dir() => {
+                return refuse(&format!("{} is not a folder", at.display()))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(Error::io(at.display(), e)),
+        }
+    }
+    Ok(parts.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(unix)]
+fn set_executable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut perms = std::fs::metadata(path)
+        .map_err(|e| Error::io(path.display(), e))?
+        .permissions();
+    perms.set_mode(perms.mode() | 0o111);
+    std::fs::set_permissions(path, perms).map_err(|e| Error::io(path.display(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventBus;
+    use crate::state::{Store, StoreOptions};
+    use std::sync::Arc;
+
+    #[test]
+    fn paths_that_leave_the_workspace_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        std::fs::create_dir_all(root.join("pkg")).unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("pkg/link")).unwrap();
+        for bad in [
+            "/etc/passwd",
+            "../outside/x",
+            "pkg/../../outside/x",
+            "pkg/link/x",
+            "",
+        ] {
+            let err = confined_path(&root, bad).unwrap_err();
+            assert!(
+                err.message().contains("refusing to restore"),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(
+            confined_path(&root, "pkg/dist/a.js").unwrap(),
+            root.join("pkg/dist/a.js")
+        );
+        assert_eq!(
+            confined_path(&root, "./pkg/a.js").unwrap(),
+            root.join("pkg/a.js")
+        );
+    }
+
+    #[test]
+    fn collect_store_and_restore_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        let cwd = root.join("pkg");
+        std::fs::create_dir_all(cwd.join("dist/sub")).unwrap();
+        std::fs::write(root.join(".gitignore"), "dist/\n").unwrap();
+        std::fs::write(cwd.join("dist/a.js"), "a").unwrap();
+        std::fs::write(cwd.join("dist/sub/b.js"), "b").unwrap();
+        std::fs::write(cwd.join("dist/skip.map"), "m").unwrap();
+        std::fs::write(cwd.join("src.ts"), "s").unwrap();
+        let found = collect(&root, &cwd, &["dist/**".into(), "!**/*.map".into()]).unwrap();
+        assert_eq!(found, vec!["pkg/dist/a.js", "pkg/dist/sub/b.js"]);
+
+        let store =
+            Arc::new(Store::open(&dir.path().join("s.db"), StoreOptions::default()).unwrap());
+        let cas = ArtifactStore::open(&dir.path().join("cas"), store, EventBus::new()).unwrap();
+        let outputs = super::store(&root, &found, &cas).unwrap();
+        let manifest = Manifest {
+            outputs,
+            log: None,
+            duration_ms: 1,
+        };
+        std::fs::remove_dir_all(cwd.join("dist")).unwrap();
+        assert!(restore(&root, &manifest, &cas).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(cwd.join("dist/sub/b.js")).unwrap(),
+            "b"
+        );
+
+        let mut evil = manifest.clone();
+        evil.outputs[1].path = "../escape.js".into();
+        std::fs::remove_dir_all(cwd.join("dist")).unwrap();
+        assert!(restore(&root, &evil, &cas).is_err());
+        assert!(
+            !cwd.join("dist/a.js").exists(),
+            "nothing is written when one path is bad"
+        );
+        assert!(!dir.path().join("escape.js").exists());
+    }
+}

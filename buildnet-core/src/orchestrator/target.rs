@@ -1,0 +1,213 @@
+//! A target ready to run: its adapter's defaults applied, paths resolved.
+//!
+//! Adapter defaults (every field written in `buildnet.yaml` overrides its default):
+//!
+//! | adapter | command | inputs | outputs |
+//! |---|---|---|---|
+//! | `esbuild` | `esbuild src/index.ts --bundle --platform=node --outfile=dist/index.js` | `src/**`, `package.json` | `dist/**` |
+//! | `bun` | `bun build src/index.ts --outdir dist --target node` | `src/**`, `package.json` | `dist/**` |
+//! | `tsc` | `tsc -p tsconfig.json` | `src/**`, `tsconfig.json`, `package.json` | `dist/**` |
+//! | `vite` | `vite build` | `src/**`, `public/**`, `index.html`, `vite.config.*`, `package.json` | `dist/**` |
+//! | `npm-script` | `<pm> run <script>` | every file of `cwd` | `dist/**` |
+//!
+//! For `npm-script`, `<script>` is the target name after its last `:` (`web:build` runs
+//! `build`), and `<pm>` is the workspace's package manager, told by its lockfile at the root:
+//! `bun.lock`/`bun.lockb` → bun, `pnpm-lock.yaml` → pnpm, `yarn.lock` → yarn, else npm.
+//!
+//! Commands run with `node_modules/.bin` of the target's folder and of the workspace root in
+//! front of `PATH`, as package managers do for scripts, so tools installed by the workspace are
+//! found. A target without `inputs` (and without an adapter supplying them) hashes every file of
+//! its folder that git would not ignore; a target's outputs never count as its inputs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{Config, TargetConfig};
+
+/// A target with every default applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedTarget {
+    pub name: String,
+    pub command: String,
+    /// Absolute working directory.
+    pub cwd: PathBuf,
+    /// Working directory relative to the workspace root (`.` for the root).
+    pub cwd_rel: String,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub env: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub cache: bool,
+    pub adapter: Option<String>,
+}
+
+struct AdapterDefaults {
+    command: String,
+    inputs: &'static [&'static str],
+    outputs: &'static [&'static str],
+}
+
+fn adapter_defaults(adapter: &str, name: &str, root: &Path) -> Option<AdapterDefaults> {
+    let d = |command: &str, inputs, outputs| AdapterDefaults {
+        command: command.to_owned(),
+        inputs,
+        outputs,
+    };
+    Some(match adapter {
+        "esbuild" => d(
+            "esbuild src/index.ts --bundle --platform=node --outfile=dist/index.js",
+            &["src/**", "package.json"],
+            &["dist/**"],
+        ),
+        "bun" => d(
+            "bun build src/index.ts --outdir dist --target node",
+            &["src/**", "package.json"],
+            &["dist/**"],
+        ),
+        "tsc" => d(
+            "tsc -p tsconfig.json",
+            &["src/**", "tsconfig.json", "package.json"],
+            &["dist/**"],
+        ),
+        "vite" => d(
+            "vite build",
+            &[
+                "src/**",
+                "public/**",
+                "index.html",
+                "vite.config.*",
+                "package.json",
+            ],
+            &["dist/**"],
+        ),
+        "npm-script" => {
+            let script = name.rsplit(':').next().unwrap_or(name);
+            d(
+                &format!("{} run {script}", package_manager(root)),
+                &[],
+                &["dist/**"],
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// The workspace's package manager, from the lockfile at its root.
+pub fn package_manager(root: &Path) -> &'static str {
+    let has = |f: &str| root.join(f).is_file();
+    if has("bun.lock") || has("bun.lockb") {
+        "bun"
+    } else if has("pnpm-lock.yaml") {
+        "pnpm"
+    } else if has("yarn.lock") {
+        "yarn"
+    } else {
+        "npm"
+    }
+}
+
+impl ResolvedTarget {
+    pub fn resolve(config: &Config, name: &str, t: &TargetConfig) -> ResolvedTarget {
+        let defaults = t
+            .adapter
+            .as_deref()
+            .and_then(|a| adapter_defaults(a, name, &config.root));
+        let pick = |given: &Vec<String>, default: Option<&[&str]>| -> Vec<String> {
+            if given.is_empty() {
+                default
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            } else {
+                given.clone()
+            }
+        };
+        let command = t
+            .command
+            .clone()
+            .filter(|c| !c.trim().is_empty())
+            .or_else(|| defaults.as_ref().map(|d| d.command.clone()))
+            .unwrap_or_default();
+        let cwd_rel = t.cwd.clone().unwrap_or_else(|| ".".into());
+        ResolvedTarget {
+            name: name.to_owned(),
+            command,
+            cwd: config.root.join(&cwd_rel),
+            inputs: pick(&t.inputs, defaults.as_ref().map(|d| d.inputs)),
+            outputs: pick(&t.outputs, defaults.as_ref().map(|d| d.outputs)),
+            cwd_rel,
+            env: t.env.clone(),
+            timeout: t.timeout_ms.map(Duration::from_millis),
+            cache: t.cache,
+            adapter: t.adapter.clone(),
+        }
+    }
+
+    /// `PATH` with the workspace's tool folders in front.
+    pub fn path_env(&self, root: &Path) -> std::ffi::OsString {
+        let mut dirs = vec![
+            self.cwd.join("node_modules/.bin"),
+            root.join("node_modules/.bin"),
+        ];
+        if let Some(path) = std::env::var_os("PATH") {
+            dirs.extend(std::env::split_paths(&path));
+        }
+        std::env::join_paths(dirs).unwrap_or_default()
+    }
+
+    /// The globs hashed for the cache key: the inputs, minus the outputs.
+    pub fn input_globs(&self) -> Vec<String> {
+        let mut globs = self.inputs.clone();
+        globs.extend(
+            self.outputs
+                .iter()
+                .filter(|o| !o.starts_with('!'))
+                .map(|o| format!("!{o}")),
+        );
+        globs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(yaml: &str) -> Config {
+        Config::parse(yaml, None, Path::new("/ws")).unwrap()
+    }
+
+    #[test]
+    fn adapter_defaults_apply_and_are_overridable() {
+        let c = config(
+            "targets:\n  lib:\n    adapter: tsc\n    cwd: packages/lib\n  app:\n    adapter: esbuild\n    outputs: [out/**]\n    command: esbuild main.ts --outfile=out/x.js\n",
+        );
+        let lib = ResolvedTarget::resolve(&c, "lib", &c.targets["lib"]);
+        assert_eq!(lib.command, "tsc -p tsconfig.json");
+        assert_eq!(lib.cwd, PathBuf::from("/ws/packages/lib"));
+        assert_eq!(lib.inputs, vec!["src/**", "tsconfig.json", "package.json"]);
+        assert_eq!(lib.outputs, vec!["dist/**"]);
+        assert_eq!(lib.input_globs().last().unwrap(), "!dist/**");
+        let app = ResolvedTarget::resolve(&c, "app", &c.targets["app"]);
+        assert_eq!(app.command, "esbuild main.ts --outfile=out/x.js");
+        assert_eq!(app.outputs, vec!["out/**"]);
+        assert_eq!(app.inputs, vec!["src/**", "package.json"]);
+    }
+
+    #[test]
+    fn npm_script_uses_the_workspace_package_manager() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::parse(
+            "targets:\n  web:build: {adapter: npm-script}\n",
+            None,
+            dir.path(),
+        )
+        .unwrap();
+        let t = ResolvedTarget::resolve(&c, "web:build", &c.targets["web:build"]);
+        assert_eq!(t.command, "npm run build");
+        std::fs::write(dir.path().join("pnpm-lock.yaml"), "").unwrap();
+        let t = ResolvedTarget::resolve(&c, "web:build", &c.targets["web:build"]);
+        assert_eq!(t.command, "pnpm run build");
+        assert!(t.inputs.is_empty());
+    }
+}

@@ -1,0 +1,355 @@
+//! Build history (builds and their target runs), cache entries, and the key components of each
+//! target's last cached run (for explaining a cache miss).
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+
+use super::{now_ms, Store};
+use crate::error::Result;
+
+/// One build as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    pub id: String,
+    /// `running`, `succeeded`, `failed`, `cancelled` or `interrupted` (left running by a crash).
+    pub status: String,
+    /// The targets asked for (the graph adds their dependencies).
+    pub requested: Vec<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub pid: u32,
+    /// Every target of the resolved graph, in the order they were resolved.
+    pub targets: Vec<TargetRun>,
+}
+
+/// One target's part in a build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetRun {
+    pub target: String,
+    /// `pending`, `running`, `succeeded`, `failed`, `skipped`, `cancelled` or `interrupted`.
+    pub status: String,
+    /// Whether the outputs came from the cache.
+    pub cached: bool,
+    pub cache_key: Option<String>,
+    pub exit_code: Option<i32>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub duration_ms: Option<i64>,
+    /// Why it failed or was skipped.
+    pub error: Option<String>,
+}
+
+impl TargetRun {
+    pub fn pending(target: &str) -> TargetRun {
+        TargetRun {
+            target: target.to_owned(),
+            status: "pending".into(),
+            cached: false,
+            cache_key: None,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            error: None,
+        }
+    }
+}
+
+fn run_from_row(r: &Row<'_>) -> rusqlite::Result<TargetRun> {
+    Ok(TargetRun {
+        target: r.get(0)?,
+        status: r.get(1)?,
+        cached: r.get::<_, i64>(2)? != 0,
+        cache_key: r.get(3)?,
+        exit_code: r.get(4)?,
+        started_at: r.get(5)?,
+        finished_at: r.get(6)?,
+        duration_ms: r.get(7)?,
+        error: r.get(8)?,
+    })
+}
+
+impl Store {
+    /// Records a new running build and its pending targets.
+    pub fn build_insert(&self, id: &str, requested: &[String], targets: &[String]) -> Result<()> {
+        let id = id.to_owned();
+        let requested = serde_json::to_string(requested).unwrap_or_else(|_| "[]".into());
+        let targets = targets.to_vec();
+        self.write(false, move |c| {
+            c.prepare_cached(
+                "
+                INSERT INTO builds (id, status, targets, started_at, pid)
+                VALUES (?1, 'running', ?2, ?3, ?4)
+                ",
+            )?
+            .execute(params![id, requested, now_ms(), std::process::id()])?;
+            let mut insert = c.prepare_cached(
+                "INSERT INTO target_runs (build_id, target, seq, status) VALUES (?1, ?2, ?3, 'pending')",
+            )?;
+            for (seq, target) in targets.iter().enumerate() {
+                insert.execute(params![id, target, seq as i64])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records the end of a build.
+    pub fn build_finish(&self, id: &str, status: &str) -> Result<()> {
+        let (id, status) = (id.to_owned(), status.to_owned());
+        self.write(true, move |c| {
+            let now = now_ms();
+            c.prepare_cached(
+                "
+                UPDATE builds SET status = ?2, finished_at = ?3, duration_ms = ?3 - started_at
+                WHERE id = ?1
+                ",
+            )?
+            .execute(params![id, status, now])?;
+            Ok(())
+        })
+    }
+
+    /// Records a target run's current state.
+    pub fn target_run_update(&self, build_id: &str, run: &TargetRun) -> Result<()> {
+        let (id, run) = (build_id.to_owned(), run.clone());
+        self.write(true, move |c| {
+            c.prepare_cached(
+                "
+                UPDATE target_runs SET status = ?3, cached = ?4, cache_key = ?5, exit_code = ?6,
+                    started_at = ?7, finished_at = ?8, duration_ms = ?9, error = ?10
+                WHERE build_id = ?1 AND target = ?2
+                ",
+            )?
+            .execute(params![
+                id,
+                run.target,
+                run.status,
+                run.cached as i64,
+                run.cache_key,
+                run.exit_code,
+                run.started_at,
+                run.finished_at,
+                run.duration_ms,
+                run.error
+            ])?;
+            Ok(())
+        })
+    }
+
+    /// A build with its target runs.
+    pub fn build_get(&self, id: &str) -> Result<Option<BuildRecord>> {
+        self.read(|c| {
+            let Some(mut build) = c
+                .prepare_cached(
+                    "
+                    SELECT id, status, targets, started_at, finished_at, duration_ms, pid
+                    FROM builds WHERE id = ?1
+                    ",
+                )?
+                .query_row([id], build_from_row)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let mut stmt = c.prepare_cached(
+                "
+                SELECT target, status, cached, cache_key, exit_code, started_at, finished_at,
+                       duration_ms, error
+                FROM target_runs WHERE build_id = ?1 ORDER BY seq
+                ",
+            )?;
+            build.targets = stmt
+                .query_map([id], run_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(build))
+        })
+    }
+
+    /// The most recent builds, newest first, without their target runs.
+    pub fn builds_recent(&self, limit: usize) -> Result<Vec<BuildRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "
+                SELECT id, status, targets, started_at, finished_at, duration_ms, pid
+                FROM builds ORDER BY started_at DESC, rowid DESC LIMIT ?1
+                ",
+            )?;
+            let rows = stmt.query_map([limit as i64], build_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Marks builds left `running` by processes that no longer exist as `interrupted` (with their
+    /// unfinished targets). Returns how many builds were marked.
+    pub fn builds_mark_interrupted(&self, is_alive: fn(u32) -> bool) -> Result<usize> {
+        self.write(false, move |c| {
+            let running: Vec<(String, u32)> = c
+                .prepare_cached("SELECT id, pid FROM builds WHERE status = 'running'")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut marked = 0;
+            for (id, pid) in running {
+                if is_alive(pid) && pid != std::process::id() {
+                    continue;
+                }
+                let now = now_ms();
+                c.prepare_cached(
+                    "
+                    UPDATE builds SET status = 'interrupted', finished_at = ?2,
+                        duration_ms = ?2 - started_at
+                    WHERE id = ?1
+                    ",
+                )?
+                .execute(params![id, now])?;
+                c.prepare_cached(
+                    "
+                    UPDATE target_runs SET status = 'interrupted'
+                    WHERE build_id = ?1 AND status IN ('pending', 'running')
+                    ",
+                )?
+                .execute([&id])?;
+                marked += 1;
+            }
+            Ok(marked)
+        })
+    }
+
+    /// The manifest stored under a cache key.
+    pub fn cache_entry(&self, key: &str) -> Result<Option<String>> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT manifest FROM cache_entries WHERE key = ?1")?
+                    .query_row([key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    /// Stores a manifest under a cache key, with the key components of that run for `target`.
+    pub fn cache_put(
+        &self,
+        key: &str,
+        target: &str,
+        manifest: &str,
+        components: &str,
+    ) -> Result<()> {
+        let (key, target, manifest, components) = (
+            key.to_owned(),
+            target.to_owned(),
+            manifest.to_owned(),
+            components.to_owned(),
+        );
+        self.write(false, move |c| {
+            let now = now_ms();
+            c.prepare_cached(
+                "
+                INSERT OR REPLACE INTO cache_entries (key, target, manifest, created_at)
+                VALUES (?1, ?2, ?3, ?4)
+                ",
+            )?
+            .execute(params![key, target, manifest, now])?;
+            c.prepare_cached(
+                "
+                INSERT OR REPLACE INTO target_inputs (target, key, components, updated_at)
+                VALUES (?1, ?2, ?3, ?4)
+                ",
+            )?
+            .execute(params![target, key, components, now])?;
+            Ok(())
+        })
+    }
+
+    /// Removes a cache entry whose blobs are gone.
+    pub fn cache_remove(&self, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.write(true, move |c| {
+            c.prepare_cached("DELETE FROM cache_entries WHERE key = ?1")?
+                .execute([key])?;
+            Ok(())
+        })
+    }
+
+    /// The key components of `target`'s last cached run: (key, components JSON).
+    pub fn last_cached_components(&self, target: &str) -> Result<Option<(String, String)>> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT key, components FROM target_inputs WHERE target = ?1")?
+                    .query_row([target], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?,
+            )
+        })
+    }
+}
+
+fn build_from_row(r: &Row<'_>) -> rusqlite::Result<BuildRecord> {
+    let requested: String = r.get(2)?;
+    Ok(BuildRecord {
+        id: r.get(0)?,
+        status: r.get(1)?,
+        requested: serde_json::from_str(&requested).unwrap_or_default(),
+        started_at: r.get(3)?,
+        finished_at: r.get(4)?,
+        duration_ms: r.get(5)?,
+        pid: r.get(6)?,
+        targets: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::temp_store;
+    use super::*;
+
+    #[test]
+    fn builds_and_runs_roundtrip() {
+        let (_dir, store) = temp_store();
+        let targets = vec!["lib".to_string(), "app".to_string()];
+        store.build_insert("b1", &["app".into()], &targets).unwrap();
+        let mut run = TargetRun::pending("lib");
+        run.status = "succeeded".into();
+        run.cached = true;
+        run.cache_key = Some("k".into());
+        store.target_run_update("b1", &run).unwrap();
+        store.build_finish("b1", "succeeded").unwrap();
+        let b = store.build_get("b1").unwrap().unwrap();
+        assert_eq!(b.status, "succeeded");
+        assert_eq!(b.requested, vec!["app"]);
+        assert_eq!(b.targets.len(), 2);
+        assert_eq!(b.targets[0], run);
+        assert_eq!(b.targets[1].status, "pending");
+        assert!(b.duration_ms.is_some());
+        assert_eq!(store.builds_recent(10).unwrap().len(), 1);
+        assert!(store.build_get("nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn builds_of_dead_processes_are_marked_interrupted() {
+        let (_dir, store) = temp_store();
+        store.build_insert("b1", &[], &["t".into()]).unwrap();
+        assert_eq!(store.builds_mark_interrupted(|_| true).unwrap(), 0);
+        assert_eq!(store.builds_mark_interrupted(|_| false).unwrap(), 1);
+        let b = store.build_get("b1").unwrap().unwrap();
+        assert_eq!(b.status, "interrupted");
+        assert_eq!(b.targets[0].status, "interrupted");
+    }
+
+    #[test]
+    fn cache_entries_and_last_components() {
+        let (_dir, store) = temp_store();
+        assert!(store.cache_entry("k1").unwrap().is_none());
+        store
+            .cache_put("k1", "lib", "{\"m\":1}", "{\"c\":1}")
+            .unwrap();
+        assert_eq!(
+            store.cache_entry("k1").unwrap().as_deref(),
+            Some("{\"m\":1}")
+        );
+        assert_eq!(
+            store.last_cached_components("lib").unwrap(),
+            Some(("k1".into(), "{\"c\":1}".into()))
+        );
+        store.cache_remove("k1").unwrap();
+        assert!(store.cache_entry("k1").unwrap().is_none());
+    }
+}

@@ -1,0 +1,252 @@
+//! `buildnet build`, `graph` and `builds`: the engine's build API, shown as progress lines,
+//! JSON lines or a summary.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use buildnet_core::events::Event;
+use buildnet_core::orchestrator::BuildOptions;
+use buildnet_core::state::BuildRecord;
+use buildnet_core::{Daemon, Error, ErrorCode, Result};
+
+/// Unknown targets and cycles are usage errors of the command line: exit 2.
+fn usage_error(err: Error) -> Error {
+    match err.code() {
+        ErrorCode::NotFound | ErrorCode::Cycle => {
+            Error::new(ErrorCode::InvalidArgument, err.message())
+        }
+        _ => err,
+    }
+}
+
+pub fn build(
+    config: Option<&Path>,
+    targets: &[String],
+    options: BuildOptions,
+    dry_run: bool,
+    json: bool,
+) -> Result<ExitCode> {
+    let daemon = Daemon::open_path(config)?;
+    if dry_run {
+        return print_dry_run(&daemon, targets, &options, json);
+    }
+    let started = Instant::now();
+    let mut events = daemon.subscribe();
+    let id = daemon
+        .request_build(targets, options)
+        .map_err(usage_error)?;
+    cancel_on_signal(&daemon, &id)?;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let envelope = match events.blocking_recv() {
+            Ok(e) => e,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        };
+        let ours = match &envelope.event {
+            Event::BuildStarted { build_id, .. }
+            | Event::BuildFinished { build_id, .. }
+            | Event::TargetStarted { build_id, .. }
+            | Event::TargetFinished { build_id, .. }
+            | Event::CacheHit { build_id, .. }
+            | Event::TargetLog { build_id, .. } => *build_id == id,
+            _ => false,
+        };
+        if !ours {
+            continue;
+        }
+        if json {
+            let line =
+                serde_json::to_string(&*envelope).map_err(|e| Error::internal(e.to_string()))?;
+            let _ = writeln!(out, "{line}");
+        } else {
+            match &envelope.event {
+                Event::TargetStarted { target, .. } => {
+                    let _ = writeln!(out, "  ▸ {target}");
+                }
+                Event::TargetFinished {
+                    target,
+                    status,
+                    cached,
+                    duration_ms,
+                    error,
+                    ..
+                } => {
+                    let mark = match (status.as_str(), cached) {
+                        ("succeeded", true) => "✓ cached ",
+                        ("succeeded", false) => "✓ built  ",
+                        ("failed", _) => "✗ failed ",
+                        ("skipped", _) => "- skipped",
+                        _ => "- stopped",
+                    };
+                    let why = error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default();
+                    let _ = writeln!(out, "{mark} {target} ({}){why}", seconds(*duration_ms));
+                }
+                _ => {}
+            }
+        }
+        if matches!(envelope.event, Event::BuildFinished { .. }) {
+            break;
+        }
+    }
+    let record = daemon.wait_build(&id, None)?;
+    if json {
+        let line = serde_json::to_string(&record).map_err(|e| Error::internal(e.to_string()))?;
+        let _ = writeln!(out, "{line}");
+    } else {
+        print_failed_logs(&mut out, &daemon, &record);
+        let _ = writeln!(
+            out,
+            "{}",
+            summary(&record, started.elapsed().as_millis() as u64)
+        );
+    }
+    drop(out);
+    daemon.close()?;
+    Ok(if record.status == "succeeded" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Ctrl-C or SIGTERM cancels the build: its commands run in their own process groups, so the
+/// terminal's SIGINT does not reach them by itself.
+fn cancel_on_signal(daemon: &Daemon, id: &str) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = buildnet_core::runtime::get()?;
+    let _guard = rt.enter();
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| Error::io("installing a signal handler", e))?;
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| Error::io("installing a signal handler", e))?;
+    let (daemon, id) = (daemon.clone(), id.to_owned());
+    rt.spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("buildnet: cancelling build {id}");
+        let _ = daemon.cancel_build(&id);
+    });
+    Ok(())
+}
+
+fn seconds(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.2}s", ms as f64 / 1000.0)
+    }
+}
+
+/// `8 targets: 6 cached, 2 built, 0 failed in 1.23s`
+pub fn summary(record: &BuildRecord, elapsed_ms: u64) -> String {
+    let count = |f: &dyn Fn(&buildnet_core::state::TargetRun) -> bool| {
+        record.targets.iter().filter(|t| f(t)).count()
+    };
+    let cached = count(&|t| t.status == "succeeded" && t.cached);
+    let built = count(&|t| t.status == "succeeded" && !t.cached);
+    let failed = count(&|t| t.status == "failed");
+    let other = record.targets.len() - cached - built - failed;
+    let mut line = format!(
+        "{} targets: {cached} cached, {built} built, {failed} failed",
+        record.targets.len()
+    );
+    if other > 0 {
+        line.push_str(&format!(", {other} not run"));
+    }
+    if record.status == "cancelled" {
+        line.push_str(" (cancelled)");
+    }
+    line.push_str(&format!(" in {:.2}s", elapsed_ms as f64 / 1000.0));
+    line
+}
+
+fn print_failed_logs(out: &mut impl Write, daemon: &Daemon, record: &BuildRecord) {
+    let state_dir = daemon.config().state_dir.clone();
+    for run in record.targets.iter().filter(|t| t.status == "failed") {
+        let log = buildnet_core::orchestrator::log_path(&state_dir, &record.id, &run.target);
+        if let Ok(text) = std::fs::read_to_string(log) {
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines.len().saturating_sub(40);
+            let _ = writeln!(
+                out,
+                "── {} (last {} lines of its log) ──",
+                run.target,
+                lines.len() - from
+            );
+            for line in &lines[from..] {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+}
+
+fn print_dry_run(
+    daemon: &Daemon,
+    targets: &[String],
+    options: &BuildOptions,
+    json: bool,
+) -> Result<ExitCode> {
+    let entries = daemon.dry_run(targets, options).map_err(usage_error)?;
+    let mut out = std::io::stdout().lock();
+    for entry in &entries {
+        if json {
+            let line = serde_json::to_string(entry).map_err(|e| Error::internal(e.to_string()))?;
+            let _ = writeln!(out, "{line}");
+        } else if entry.hit {
+            let _ = writeln!(out, "hit   {}", entry.target);
+        } else {
+            let _ = writeln!(out, "miss  {}: {}", entry.target, entry.reasons.join("; "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn graph(config: Option<&Path>, targets: &[String], json: bool) -> Result<ExitCode> {
+    let daemon = Daemon::open_path(config)?;
+    let graph = daemon.graph(targets).map_err(usage_error)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&graph).map_err(|e| Error::internal(e.to_string()))?
+        );
+    } else {
+        print!("{}", graph.to_dot());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn builds(config: Option<&Path>, limit: usize, json: bool) -> Result<ExitCode> {
+    let daemon = Daemon::open_path(config)?;
+    let mut out = std::io::stdout().lock();
+    for b in daemon.list_builds(limit)? {
+        if json {
+            let line = serde_json::to_string(&b).map_err(|e| Error::internal(e.to_string()))?;
+            let _ = writeln!(out, "{line}");
+        } else {
+            let requested = if b.requested.is_empty() {
+                "(all)".to_string()
+            } else {
+                b.requested.join(" ")
+            };
+            let _ = writeln!(
+                out,
+                "{}  {:<11} {:>8}  {}",
+                b.id,
+                b.status,
+                b.duration_ms
+                    .map(|d| seconds(d as u64))
+                    .unwrap_or_else(|| "-".into()),
+                requested
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
