@@ -118,8 +118,9 @@ impl TreeHasher {
             .require_git(false)
             .threads(threads)
             .filter_entry(move |entry| {
-                !(entry.depth() > 0 && entry.file_name() == "node_modules")
-                    && !skip.dirs.iter().any(|d| entry.path() == d)
+                let skipped_name = entry.depth() > 0 && entry.file_name() == "node_modules";
+                let skipped_dir = skip.dirs.iter().any(|d| entry.path() == d);
+                !(skipped_name || skipped_dir)
             })
             .build_parallel();
         walker.run(|| {
