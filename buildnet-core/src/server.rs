@@ -46,6 +46,7 @@ pub fn router(daemon: Daemon) -> Router {
         .merge(api)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(refuse_declared_oversize))
         .with_state(daemon)
 }
 
@@ -108,6 +109,24 @@ async fn blocking<T: Send + 'static>(
 fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError(Error::invalid_argument(format!("invalid JSON body: {e}"))))
+}
+
+/// A body declared larger than the limit is refused before any of it is read.
+async fn refuse_declared_oversize(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        let body = json!({
+            "success": false,
+            "error": format!("request body larger than {MAX_BODY_BYTES} bytes"),
+            "code": ErrorCode::InvalidArgument.as_str(),
+        });
+        return (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response();
+    }
+    next.run(request).await
 }
 
 async fn require_token(

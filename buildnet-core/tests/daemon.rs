@@ -138,3 +138,56 @@ fn hash_workspace_skips_the_state_dir() {
     let paths: Vec<_> = tree.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, vec!["a.ts", "buildnet.yaml"]);
 }
+
+#[test]
+fn builds_through_the_facade_wait_cancel_and_record() {
+    use buildnet_core::orchestrator::BuildOptions;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::open(config(
+        dir.path(),
+        "targets:\n  quick:\n    command: echo hi > out.txt\n    outputs: [out.txt]\n  slow:\n    command: sleep 30\n",
+    ))
+    .unwrap();
+    let id = daemon
+        .request_build(&["quick".into()], BuildOptions::default())
+        .unwrap();
+    let record = daemon
+        .wait_build(&id, Some(Duration::from_secs(30)))
+        .unwrap();
+    assert_eq!(record.status, "succeeded");
+    assert_eq!(record.targets.len(), 1);
+    assert!(!record.targets[0].cached);
+    assert!(record.targets[0]
+        .cache_key
+        .as_deref()
+        .is_some_and(|k| k.len() == 64));
+    let again = daemon
+        .request_build(&["quick".into()], BuildOptions::default())
+        .unwrap();
+    assert!(daemon.wait_build(&again, None).unwrap().targets[0].cached);
+
+    let slow = daemon
+        .request_build(&["slow".into()], BuildOptions::default())
+        .unwrap();
+    let err = daemon
+        .wait_build(&slow, Some(Duration::from_millis(100)))
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Timeout);
+    assert!(daemon.cancel_build(&slow).unwrap());
+    let record = daemon
+        .wait_build(&slow, Some(Duration::from_secs(30)))
+        .unwrap();
+    assert_eq!(record.status, "cancelled");
+    assert_eq!(record.targets[0].status, "cancelled");
+    assert!(!daemon.cancel_build(&slow).unwrap(), "already finished");
+    assert_eq!(
+        daemon.build("nope").unwrap_err().code(),
+        ErrorCode::NotFound
+    );
+    assert_eq!(daemon.list_builds(10).unwrap().len(), 3);
+    let err = daemon
+        .request_build(&["web".into()], BuildOptions::default())
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotFound);
+}

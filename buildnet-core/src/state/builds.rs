@@ -190,7 +190,7 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?;
             let mut marked = 0;
             for (id, pid) in running {
-                if is_alive(pid) && pid != std::process::id() {
+                if is_alive(pid) {
                     continue;
                 }
                 let now = now_ms();
