@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
-# Quick start: builds BuildNet and runs the daemon in the foreground (Ctrl-C stops it).
-# State lives in SQLite under .buildnet/ of the workspace; no other service is needed.
+# Quick start: installs the demo monorepo's tools, builds BuildNet, builds the demo monorepo
+# cold and then again fully cached, then runs the daemon on it in the foreground (Ctrl-C stops
+# it). State lives in SQLite under examples/monorepo/.buildnet/; no other service is needed.
 #
-#   scripts/quickstart.sh [WORKSPACE]     (default: this repository)
+#   scripts/quickstart.sh [WORKSPACE]     (default: examples/monorepo)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-workspace="${1:-$repo}"
+workspace="${1:-$repo/examples/monorepo}"
 port="${BUILDNET_PORT:-7890}"
 
+"$repo/scripts/setup.sh" --demo
 cargo build --release --quiet -p buildnet-daemon --manifest-path "$repo/Cargo.toml"
 bin="$repo/target/release/buildnet"
+cd "$workspace"
+
+echo "== buildnet build (first run: every command runs)"
+"$bin" build
+echo "== buildnet build (again: everything comes from the cache)"
+"$bin" build
 
 cat <<MSG
-BuildNet $("$bin" --version | cut -d' ' -f2): serving $workspace on http://127.0.0.1:$port
+== buildnet serve: http://127.0.0.1:$port
 Try, from another terminal:
   curl -s http://127.0.0.1:$port/health
   curl -s http://127.0.0.1:$port/api/v1/status
-  curl -s -X PUT http://127.0.0.1:$port/api/v1/state/greeting -d '{"value":"hello","ttl_ms":60000}'
-  (cd $workspace && $bin kv get greeting && $bin status)
+  (cd $workspace && $bin builds && $bin build --dry-run && $bin graph)
 MSG
-cd "$workspace"
 exec "$bin" serve --port "$port"

@@ -3,16 +3,20 @@
 # only (crates.io, Debian's packages). Idempotent: anything already present is left alone.
 #
 #   scripts/setup.sh          tools for the tests (b3sum, to compare `buildnet hash` with)
-#   scripts/setup.sh --bench  also the benchmark peers (hyperfine, xxhsum)
+#   scripts/setup.sh --demo   also the demo monorepo's tools (esbuild, tsc: `npm ci`)
+#   scripts/setup.sh --bench  also the benchmark peers (hyperfine, xxhsum, turbo, nx)
 set -euo pipefail
 
 bench=0
+demo=0
 for arg in "$@"; do
   case "$arg" in
-    --bench) bench=1 ;;
-    *) echo "usage: scripts/setup.sh [--bench]" >&2; exit 2 ;;
+    --bench) bench=1; demo=1 ;;
+    --demo) demo=1 ;;
+    *) echo "usage: scripts/setup.sh [--demo] [--bench]" >&2; exit 2 ;;
   esac
 done
+repo="$(cd "$(dirname "$0")/.." && pwd)"
 
 need_cmd() { command -v "$1" >/dev/null 2>&1; }
 
@@ -38,6 +42,16 @@ apt_install() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+if [ "$demo" -eq 1 ]; then
+  need_cmd npm || apt_install nodejs npm
+  demo_dir="$repo/examples/monorepo"
+  if [ ! -x "$demo_dir/node_modules/.bin/tsc" ] || [ ! -x "$demo_dir/node_modules/.bin/esbuild" ] \
+     || [ "$demo_dir/package-lock.json" -nt "$demo_dir/node_modules/.package-lock.json" ]; then
+    echo "setup: installing the demo monorepo's tools (npm ci)"
+    (cd "$demo_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
 
 if [ "$bench" -eq 1 ]; then
   apt_install hyperfine xxhash
