@@ -148,6 +148,11 @@ impl EventBus {
         let _ = self.sender.send(Arc::new(envelope));
     }
 
+    /// Whether anyone listens (so costly events can be skipped when no one does).
+    pub fn has_subscribers(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
     /// A new subscriber that sees every event published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<EventEnvelope>> {
         self.sender.subscribe()

@@ -77,6 +77,7 @@ impl Outcome {
 enum Chunk {
     Data(Stream, Vec<u8>),
     Closed,
+    Exited(std::io::Result<std::process::ExitStatus>),
 }
 
 /// Runs `spec` to completion, calling `on_line` for every output line.
@@ -115,8 +116,16 @@ pub fn run(
             Stream::Stdout,
             tx.clone(),
         ),
-        spawn_reader(child.stderr.take().expect("piped"), Stream::Stderr, tx),
+        spawn_reader(
+            child.stderr.take().expect("piped"),
+            Stream::Stderr,
+            tx.clone(),
+        ),
     ];
+    // The exit is reported the moment it happens, not at the next poll.
+    let waiter = std::thread::spawn(move || {
+        let _ = tx.send(Chunk::Exited(child.wait()));
+    });
     let started = Instant::now();
     let mut lines = LineSplitter::default();
     let mut open_pipes = 2;
@@ -131,24 +140,19 @@ pub fn run(
                 lines.feed(stream, &data, &mut on_line);
             }
             Ok(Chunk::Closed) => open_pipes -= 1,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => open_pipes = 0,
-        }
-        if outcome.is_none() {
-            if let Some(status) = child
-                .try_wait()
-                .map_err(|e| Error::io("waiting for a command", e))?
-            {
-                let ended = match stopping {
+            Ok(Chunk::Exited(status)) => {
+                let status = status.map_err(|e| Error::io("waiting for a command", e))?;
+                outcome = Some(match stopping {
                     Some((why, _)) => why,
                     None => match status.code() {
                         Some(code) => Outcome::Exited(code),
                         None => Outcome::Signaled(status.signal().unwrap_or(0)),
                     },
-                };
-                outcome = Some(ended);
+                });
                 exited_at = Some(Instant::now());
             }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => open_pipes = 0,
         }
         if stopping.is_none() && outcome.is_none() {
             let why = if cancel.load(Ordering::Relaxed) {
@@ -185,6 +189,7 @@ pub fn run(
     for reader in readers {
         let _ = reader.join();
     }
+    let _ = waiter.join();
     lines.flush(&mut on_line);
     log.finish()?;
     Ok(outcome.expect("the loop ends after the child exited"))

@@ -428,7 +428,7 @@ impl Orchestrator {
                     Error::internal(format!("cache entry {key} is unreadable: {e}"))
                 })?;
                 if outputs::restore(&config.root, &manifest, &self.cas)? {
-                    self.replay_log(build_id, target, manifest.log.as_deref(), &log_path)?;
+                    self.replay_log(build_id, target, manifest.log.as_deref())?;
                     self.events.publish(Event::CacheHit {
                         build_id: build_id.to_owned(),
                         target: target.name.clone(),
@@ -540,21 +540,16 @@ impl Orchestrator {
         ))
     }
 
-    fn replay_log(
-        &self,
-        build_id: &str,
-        target: &ResolvedTarget,
-        log: Option<&str>,
-        log_path: &Path,
-    ) -> Result<()> {
+    /// Publishes a cached run's log as if it ran. The log stays in the artifact store (the
+    /// manifest names it); no file is written for a hit.
+    fn replay_log(&self, build_id: &str, target: &ResolvedTarget, log: Option<&str>) -> Result<()> {
         let Some(hash) = log else { return Ok(()) };
+        if !self.events.has_subscribers() {
+            return Ok(());
+        }
         let Some(data) = self.cas.get(hash)? else {
             return Ok(());
         };
-        if let Some(parent) = log_path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
-        }
-        std::fs::write(log_path, &data).map_err(|e| Error::io(log_path.display(), e))?;
         for line in String::from_utf8_lossy(&data).lines() {
             self.events.publish(Event::TargetLog {
                 build_id: build_id.to_owned(),

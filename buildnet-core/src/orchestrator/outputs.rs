@@ -112,7 +112,7 @@ pub fn restore(root: &Path, manifest: &Manifest, cas: &ArtifactStore) -> Result<
         .map(|o| confined_path(root, &o.path))
         .collect::<Result<_>>()?;
     for (output, dest) in manifest.outputs.iter().zip(&targets) {
-        if !cas.restore_to(&output.hash, dest)? {
+        if !already_there(dest, output) && !cas.restore_to(&output.hash, dest)? {
             return Ok(false);
         }
         if output.executable {
@@ -120,6 +120,13 @@ pub fn restore(root: &Path, manifest: &Manifest, cas: &ArtifactStore) -> Result<
         }
     }
     Ok(true)
+}
+
+/// Whether `dest` is a regular file with exactly the recorded contents (then it is left alone:
+/// rewriting identical files costs more than checking them).
+fn already_there(dest: &Path, output: &OutputFile) -> bool {
+    std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_file() && m.len() == output.size)
+        && crate::hash::blake3_file(dest).is_ok_and(|h| h.to_hex().as_str() == output.hash)
 }
 
 /// `root/rel`, provided `rel` stays inside `root` without passing through a symbolic link.
