@@ -38,7 +38,7 @@ pub struct ArtifactStore {
 /// Copies `src` to `dst`, hashing what passes through; returns the hash and the byte count.
 fn copy_hashing(src: &mut impl Read, dst: &mut impl Write) -> std::io::Result<(blake3::Hash, u64)> {
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
     let mut size = 0u64;
     loop {
         let n = src.read(&mut buf)?;

@@ -8,7 +8,7 @@ mod tree;
 use std::io::Read;
 use std::path::Path;
 
-pub use tree::{FileHash, TreeHash, TreeHasher};
+pub use tree::{FileHash, FileStat, TreeHash, TreeHasher};
 
 use crate::error::{Error, Result};
 

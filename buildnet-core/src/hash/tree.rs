@@ -19,10 +19,14 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use ignore::{WalkBuilder, WalkState};
+use ignore::WalkBuilder;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+
+/// Below this many files, hashing stays on the calling thread.
+const PARALLEL_FROM: usize = 64;
 
 /// Files modified this recently before hashing are read again next time.
 const RACY_WINDOW: Duration = Duration::from_secs(2);
@@ -50,7 +54,8 @@ pub struct TreeHash {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stat {
     size: u64,
-    mtime: Option<SystemTime>,
+    /// Nanoseconds since the Unix epoch (0 when the platform has no mtime).
+    mtime_ns: i64,
     inode: u64,
 }
 
@@ -60,18 +65,36 @@ impl Stat {
         let inode = std::os::unix::fs::MetadataExt::ino(meta);
         #[cfg(not(unix))]
         let inode = 0;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
         Stat {
             size: meta.len(),
-            mtime: meta.modified().ok(),
+            mtime_ns,
             inode,
         }
     }
+}
+
+/// A remembered stat and hash, as persisted between processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStat {
+    pub path: PathBuf,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub inode: u64,
+    pub hash: [u8; 32],
 }
 
 /// Hashes trees, remembering file stats between calls. `Send + Sync`.
 #[derive(Default)]
 pub struct TreeHasher {
     stat_cache: Mutex<HashMap<PathBuf, (Stat, blake3::Hash)>>,
+    /// Paths remembered since the last [`TreeHasher::take_changes`].
+    changed: Mutex<Vec<PathBuf>>,
 }
 
 /// The folders never walked, whatever the ignore files say.
@@ -106,63 +129,50 @@ impl TreeHasher {
                 .cloned()
                 .collect(),
         };
-        let found: Mutex<Vec<(String, blake3::Hash, bool)>> = Mutex::new(Vec::new());
-        let failure: Mutex<Option<Error>> = Mutex::new(None);
         let started = SystemTime::now();
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
         let walker = WalkBuilder::new(&root)
             .hidden(false)
             .parents(true)
             .require_git(false)
-            .threads(threads)
             .filter_entry(move |entry| {
                 let skipped_name = entry.depth() > 0 && entry.file_name() == "node_modules";
                 let skipped_dir = skip.dirs.iter().any(|d| entry.path() == d);
                 !(skipped_name || skipped_dir)
             })
-            .build_parallel();
-        walker.run(|| {
-            let root = &root;
-            let include = &include;
-            let exclude = &exclude;
-            let found = &found;
-            let failure = &failure;
-            Box::new(move |entry| {
-                let entry = match entry {
-                    Ok(entry) => entry,
-                    Err(err) => {
-                        store_failure(failure, Error::internal(format!("walking the tree: {err}")));
-                        return WalkState::Quit;
-                    }
-                };
-                if !entry.file_type().is_some_and(|t| t.is_file()) {
-                    return WalkState::Continue;
-                }
-                let Ok(rel) = entry.path().strip_prefix(root) else {
-                    return WalkState::Continue;
-                };
-                if !include.as_ref().is_none_or(|g| g.is_match(rel)) || exclude.is_match(rel) {
-                    return WalkState::Continue;
-                }
-                match self.hash_one(entry.path(), started) {
-                    Ok((hash, read)) => {
-                        let rel = rel.to_string_lossy().replace('\\', "/");
-                        crate::lock(found).push((rel, hash, read));
-                        WalkState::Continue
-                    }
-                    Err(err) => {
-                        store_failure(failure, err);
-                        WalkState::Quit
-                    }
-                }
-            })
-        });
-        if let Some(err) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(err);
+            .build();
+        // Listing a folder is cheap; stat and hashing are the work, done on rayon's threads.
+        let mut matched = Vec::new();
+        for entry in walker {
+            let entry = entry.map_err(|err| Error::internal(format!("walking the tree: {err}")))?;
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(&root) else {
+                continue;
+            };
+            if include.as_ref().is_none_or(|g| g.is_match(rel)) && !exclude.is_match(rel) {
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                matched.push((rel, entry.into_path()));
+            }
         }
-        let mut files = found.into_inner().unwrap_or_else(|p| p.into_inner());
+        let hashed: Vec<(String, blake3::Hash, bool)> = if matched.len() < PARALLEL_FROM {
+            matched
+                .into_iter()
+                .map(|(rel, path)| {
+                    self.hash_one(&path, started)
+                        .map(|(h, read)| (rel, h, read))
+                })
+                .collect::<Result<_>>()?
+        } else {
+            matched
+                .into_par_iter()
+                .map(|(rel, path)| {
+                    self.hash_one(&path, started)
+                        .map(|(h, read)| (rel, h, read))
+                })
+                .collect::<Result<_>>()?
+        };
+        let mut files = hashed;
         files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut root_hasher = blake3::Hasher::new();
         let mut files_read = 0;
@@ -198,29 +208,65 @@ impl TreeHasher {
         }
         let hash =
             super::blake3_file_single(path, stat.size).map_err(|e| Error::io(path.display(), e))?;
-        let settled = stat
-            .mtime
-            .and_then(|m| started.duration_since(m).ok())
-            .is_some_and(|age| age >= RACY_WINDOW);
+        let started_ns = started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        let settled =
+            stat.mtime_ns > 0 && started_ns - stat.mtime_ns >= RACY_WINDOW.as_nanos() as i64;
         let mut cache = crate::lock(&self.stat_cache);
         if settled {
             cache.insert(path.to_path_buf(), (stat, hash));
+            crate::lock(&self.changed).push(path.to_path_buf());
         } else {
             cache.remove(path);
         }
         Ok((hash, true))
     }
 
+    /// The hash of one file, from the stat cache when its stat is unchanged.
+    pub fn hash_file(&self, path: &Path) -> Result<blake3::Hash> {
+        self.hash_one(path, SystemTime::now()).map(|(h, _)| h)
+    }
+
+    /// Adds stats remembered by an earlier process (see [`TreeHasher::take_changes`]).
+    pub fn import(&self, entries: impl IntoIterator<Item = FileStat>) {
+        let mut cache = crate::lock(&self.stat_cache);
+        for e in entries {
+            let stat = Stat {
+                size: e.size,
+                mtime_ns: e.mtime_ns,
+                inode: e.inode,
+            };
+            cache
+                .entry(e.path)
+                .or_insert((stat, blake3::Hash::from_bytes(e.hash)));
+        }
+    }
+
+    /// The stats remembered since the last call, to persist them.
+    pub fn take_changes(&self) -> Vec<FileStat> {
+        let changed = std::mem::take(&mut *crate::lock(&self.changed));
+        let cache = crate::lock(&self.stat_cache);
+        changed
+            .into_iter()
+            .filter_map(|path| {
+                let (stat, hash) = cache.get(&path)?;
+                Some(FileStat {
+                    size: stat.size,
+                    mtime_ns: stat.mtime_ns,
+                    inode: stat.inode,
+                    hash: *hash.as_bytes(),
+                    path,
+                })
+            })
+            .collect()
+    }
+
     /// Forgets every remembered stat.
     pub fn clear(&self) {
         crate::lock(&self.stat_cache).clear();
-    }
-}
-
-fn store_failure(slot: &Mutex<Option<Error>>, err: Error) {
-    let mut slot = crate::lock(slot);
-    if slot.is_none() {
-        *slot = Some(err);
+        crate::lock(&self.changed).clear();
     }
 }
 

@@ -64,6 +64,8 @@ pub struct Orchestrator {
     hasher: Arc<TreeHasher>,
     events: EventBus,
     active: Mutex<HashMap<String, Arc<ActiveBuild>>>,
+    /// Whether the persisted stat cache has been loaded into the hasher.
+    stats_loaded: std::sync::Once,
 }
 
 #[derive(Default)]
@@ -95,6 +97,7 @@ impl Orchestrator {
             hasher,
             events,
             active: Mutex::new(HashMap::new()),
+            stats_loaded: std::sync::Once::new(),
         }
     }
 
@@ -214,6 +217,7 @@ impl Orchestrator {
                 "failed"
             }
         };
+        self.save_stats();
         if let Err(err) = self.store.build_finish(id, status) {
             tracing::error!(build = id, %err, "could not record the end of a build");
         }
@@ -243,6 +247,7 @@ impl Orchestrator {
             Succeeded(String),
             Failed,
         }
+        self.load_stats();
         let slots = options.concurrency.unwrap_or(config.concurrency).max(1);
         let mut states: BTreeMap<&str, State> = graph
             .order
@@ -358,6 +363,22 @@ impl Orchestrator {
         })
     }
 
+    /// Loads the stat cache persisted by earlier processes, once per process.
+    fn load_stats(&self) {
+        self.stats_loaded
+            .call_once(|| match self.store.file_stats_load() {
+                Ok(stats) => self.hasher.import(stats),
+                Err(err) => tracing::warn!(%err, "the persisted stat cache could not be read"),
+            });
+    }
+
+    /// Persists what the hasher learned, so the next process need not read those files.
+    fn save_stats(&self) {
+        if let Err(err) = self.store.file_stats_save(self.hasher.take_changes()) {
+            tracing::warn!(%err, "the stat cache could not be saved");
+        }
+    }
+
     fn publish_finished(&self, build_id: &str, run: &TargetRun) {
         self.events.publish(Event::TargetFinished {
             build_id: build_id.to_owned(),
@@ -427,7 +448,7 @@ impl Orchestrator {
                 let manifest: Manifest = serde_json::from_str(&manifest).map_err(|e| {
                     Error::internal(format!("cache entry {key} is unreadable: {e}"))
                 })?;
-                if outputs::restore(&config.root, &manifest, &self.cas)? {
+                if outputs::restore(&config.root, &manifest, &self.cas, &self.hasher)? {
                     self.replay_log(build_id, target, manifest.log.as_deref())?;
                     self.events.publish(Event::CacheHit {
                         build_id: build_id.to_owned(),
@@ -569,6 +590,7 @@ impl Orchestrator {
         options: &BuildOptions,
     ) -> Result<Vec<DryRunEntry>> {
         let graph = TargetGraph::resolve(config, targets)?;
+        self.load_stats();
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
         let mut entries = Vec::new();
         for name in &graph.order {

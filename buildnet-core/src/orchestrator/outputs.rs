@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cas::ArtifactStore;
 use crate::error::{Error, Result};
+use crate::hash::TreeHasher;
 
 /// What a cached run left behind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,14 +106,19 @@ pub fn store(root: &Path, paths: &[String], cas: &ArtifactStore) -> Result<Vec<O
 
 /// Restores every output of `manifest` under `root`. `Ok(false)` when a blob is missing or
 /// corrupt (a cache miss); an error when a path would leave the workspace.
-pub fn restore(root: &Path, manifest: &Manifest, cas: &ArtifactStore) -> Result<bool> {
+pub fn restore(
+    root: &Path,
+    manifest: &Manifest,
+    cas: &ArtifactStore,
+    hasher: &TreeHasher,
+) -> Result<bool> {
     let targets: Vec<PathBuf> = manifest
         .outputs
         .iter()
         .map(|o| confined_path(root, &o.path))
         .collect::<Result<_>>()?;
     for (output, dest) in manifest.outputs.iter().zip(&targets) {
-        if !already_there(dest, output) && !cas.restore_to(&output.hash, dest)? {
+        if !already_there(dest, output, hasher) && !cas.restore_to(&output.hash, dest)? {
             return Ok(false);
         }
         if output.executable {
@@ -124,9 +130,11 @@ pub fn restore(root: &Path, manifest: &Manifest, cas: &ArtifactStore) -> Result<
 
 /// Whether `dest` is a regular file with exactly the recorded contents (then it is left alone:
 /// rewriting identical files costs more than checking them).
-fn already_there(dest: &Path, output: &OutputFile) -> bool {
+fn already_there(dest: &Path, output: &OutputFile, hasher: &TreeHasher) -> bool {
     std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_file() && m.len() == output.size)
-        && crate::hash::blake3_file(dest).is_ok_and(|h| h.to_hex().as_str() == output.hash)
+        && hasher
+            .hash_file(dest)
+            .is_ok_and(|h| h.to_hex().as_str() == output.hash)
 }
 
 /// `root/rel`, provided `rel` stays inside `root` without passing through a symbolic link.
@@ -247,7 +255,8 @@ mod tests {
             duration_ms: 1,
         };
         std::fs::remove_dir_all(cwd.join("dist")).unwrap();
-        assert!(restore(&root, &manifest, &cas).unwrap());
+        let hasher = TreeHasher::new();
+        assert!(restore(&root, &manifest, &cas, &hasher).unwrap());
         assert_eq!(
             std::fs::read_to_string(cwd.join("dist/sub/b.js")).unwrap(),
             "b"
@@ -256,7 +265,7 @@ mod tests {
         let mut evil = manifest.clone();
         evil.outputs[1].path = "../escape.js".into();
         std::fs::remove_dir_all(cwd.join("dist")).unwrap();
-        assert!(restore(&root, &evil, &cas).is_err());
+        assert!(restore(&root, &evil, &cas, &hasher).is_err());
         assert!(
             !cwd.join("dist/a.js").exists(),
             "nothing is written when one path is bad"

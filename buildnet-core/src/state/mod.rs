@@ -135,6 +135,16 @@ const MIGRATIONS: &[&str] = &[
         updated_at  INTEGER NOT NULL
     ) STRICT;
     ",
+    // 3: the tree hasher's stat cache, so a new process does not read unchanged files again.
+    "
+    CREATE TABLE file_stats (
+        path      TEXT PRIMARY KEY NOT NULL,
+        size      INTEGER NOT NULL,
+        mtime_ns  INTEGER NOT NULL,
+        inode     INTEGER NOT NULL,
+        hash      BLOB NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    ",
 ];
 
 /// Options for opening a [`Store`].

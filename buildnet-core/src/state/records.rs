@@ -29,6 +29,60 @@ pub struct WorkerRecord {
 }
 
 impl Store {
+    /// Every remembered file stat.
+    pub fn file_stats_load(&self) -> Result<Vec<crate::hash::FileStat>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT path, size, mtime_ns, inode, hash FROM file_stats")?;
+            let rows = stmt.query_map([], |r| {
+                let hash: Vec<u8> = r.get(4)?;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get(2)?,
+                    r.get::<_, i64>(3)?,
+                    hash,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (path, size, mtime_ns, inode, hash) = row?;
+                if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
+                    out.push(crate::hash::FileStat {
+                        path: path.into(),
+                        size: size as u64,
+                        mtime_ns,
+                        inode: inode as u64,
+                        hash,
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Remembers file stats (replacing older ones for the same paths).
+    pub fn file_stats_save(&self, stats: Vec<crate::hash::FileStat>) -> Result<()> {
+        if stats.is_empty() {
+            return Ok(());
+        }
+        self.write(false, move |c| {
+            let mut stmt = c.prepare_cached(
+                "INSERT OR REPLACE INTO file_stats (path, size, mtime_ns, inode, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for s in &stats {
+                stmt.execute(params![
+                    s.path.to_string_lossy(),
+                    s.size as i64,
+                    s.mtime_ns,
+                    s.inode as i64,
+                    &s.hash[..]
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
     /// Records a stored blob (or refreshes its access time if it is already known).
     pub fn artifact_put(&self, hash: &str, size: u64) -> Result<()> {
         let hash = hash.to_owned();
