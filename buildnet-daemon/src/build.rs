@@ -39,11 +39,24 @@ pub fn build(
         .map_err(usage_error)?;
     cancel_on_signal(&daemon, &id)?;
     let mut out = std::io::stdout().lock();
+    let mut progress = Progress::new(!json && std::io::IsTerminal::is_terminal(&std::io::stdout()));
     loop {
-        let envelope = match events.blocking_recv() {
-            Ok(e) => e,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        let next = if progress.tty {
+            // Wake up now and then to move the elapsed times along.
+            buildnet_core::runtime::block_on(async {
+                tokio::time::timeout(TICK, events.recv()).await
+            })?
+        } else {
+            Ok(events.blocking_recv())
+        };
+        let envelope = match next {
+            Err(_elapsed) => {
+                progress.redraw(&mut out, None);
+                continue;
+            }
+            Ok(Ok(e)) => e,
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => break,
         };
         let ours = match &envelope.event {
             Event::BuildStarted { build_id, .. }
@@ -62,38 +75,13 @@ pub fn build(
                 serde_json::to_string(&*envelope).map_err(|e| Error::internal(e.to_string()))?;
             let _ = writeln!(out, "{line}");
         } else {
-            match &envelope.event {
-                Event::TargetStarted { target, .. } => {
-                    let _ = writeln!(out, "  ▸ {target}");
-                }
-                Event::TargetFinished {
-                    target,
-                    status,
-                    cached,
-                    duration_ms,
-                    error,
-                    ..
-                } => {
-                    let mark = match (status.as_str(), cached) {
-                        ("succeeded", true) => "✓ cached ",
-                        ("succeeded", false) => "✓ built  ",
-                        ("failed", _) => "✗ failed ",
-                        ("skipped", _) => "- skipped",
-                        _ => "- stopped",
-                    };
-                    let why = error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default();
-                    let _ = writeln!(out, "{mark} {target} ({}){why}", seconds(*duration_ms));
-                }
-                _ => {}
-            }
+            progress.show(&mut out, &envelope.event);
         }
         if matches!(envelope.event, Event::BuildFinished { .. }) {
             break;
         }
     }
+    progress.redraw(&mut out, None);
     let record = daemon.wait_build(&id, None)?;
     if json {
         let line = serde_json::to_string(&record).map_err(|e| Error::internal(e.to_string()))?;
@@ -135,6 +123,87 @@ fn cancel_on_signal(daemon: &Daemon, id: &str) -> Result<()> {
         let _ = daemon.cancel_build(&id);
     });
     Ok(())
+}
+
+const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Progress display. On a terminal: finished targets scroll up as permanent lines, and below
+/// them one live line per running target with its elapsed time, redrawn in place. Elsewhere:
+/// plain lines, one when a target starts and one when it ends.
+struct Progress {
+    tty: bool,
+    running: Vec<(String, Instant)>,
+    /// Live lines currently drawn below the permanent output.
+    drawn: usize,
+}
+
+impl Progress {
+    fn new(tty: bool) -> Progress {
+        Progress {
+            tty,
+            running: Vec::new(),
+            drawn: 0,
+        }
+    }
+
+    fn show(&mut self, out: &mut impl Write, event: &Event) {
+        match event {
+            Event::TargetStarted { target, .. } => {
+                self.running.push((target.clone(), Instant::now()));
+                if self.tty {
+                    self.redraw(out, None);
+                } else {
+                    let _ = writeln!(out, "  ▸ {target}");
+                }
+            }
+            Event::TargetFinished {
+                target,
+                status,
+                cached,
+                duration_ms,
+                error,
+                ..
+            } => {
+                self.running.retain(|(t, _)| t != target);
+                let mark = match (status.as_str(), cached) {
+                    ("succeeded", true) => "✓ cached ",
+                    ("succeeded", false) => "✓ built  ",
+                    ("failed", _) => "✗ failed ",
+                    ("skipped", _) => "- skipped",
+                    _ => "- stopped",
+                };
+                let why = error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default();
+                let line = format!("{mark} {target} ({}){why}", seconds(*duration_ms));
+                if self.tty {
+                    self.redraw(out, Some(&line));
+                } else {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Erases the live lines, prints `permanent` (if any), draws the live lines again.
+    fn redraw(&mut self, out: &mut impl Write, permanent: Option<&str>) {
+        if !self.tty {
+            return;
+        }
+        if self.drawn > 0 {
+            let _ = write!(out, "\x1b[{}A\x1b[J", self.drawn);
+        }
+        if let Some(line) = permanent {
+            let _ = writeln!(out, "{line}");
+        }
+        for (target, since) in &self.running {
+            let _ = writeln!(out, "  ▸ {target} {:.1}s", since.elapsed().as_secs_f64());
+        }
+        self.drawn = self.running.len();
+        let _ = out.flush();
+    }
 }
 
 fn seconds(ms: u64) -> String {

@@ -424,3 +424,29 @@ fn graph_prints_dot_and_json() {
     assert_eq!(g["order"].as_array().unwrap().len(), 4);
     assert_eq!(g["deps"]["top"][0], "mid");
 }
+
+#[test]
+fn a_terminal_gets_live_lines_for_running_targets() {
+    let ws = Workspace::new(
+        "targets:\n  slow:\n    command: sleep 0.5\n  quick:\n    command: \"true\"\n",
+        &[],
+    );
+    // util-linux's `script` gives the build a pseudo-terminal.
+    let o = std::process::Command::new("script")
+        .args(["-qec", &format!("{} build", common::BIN), "/dev/null"])
+        .current_dir(&ws.root)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let screen = stdout(&o);
+    assert!(
+        screen.contains("\u{1b}[1A\u{1b}[J") || screen.contains("\u{1b}[2A\u{1b}[J"),
+        "live lines are redrawn in place: {screen:?}"
+    );
+    assert!(
+        screen.contains("▸ slow 0."),
+        "a running target shows its elapsed time: {screen:?}"
+    );
+    assert!(screen.contains("✓ built   slow"));
+    assert!(screen.contains("2 targets: 0 cached, 2 built, 0 failed"));
+}

@@ -183,33 +183,42 @@ impl Store {
     /// Marks builds left `running` by processes that no longer exist as `interrupted` (with their
     /// unfinished targets). Returns how many builds were marked.
     pub fn builds_mark_interrupted(&self, is_alive: fn(u32) -> bool) -> Result<usize> {
+        // Most opens find nothing running: look before taking the write lock.
+        let running: Vec<(String, u32)> = self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT id, pid FROM builds WHERE status = 'running'")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?,
+            )
+        })?;
+        let dead: Vec<String> = running
+            .into_iter()
+            .filter(|(_, pid)| !is_alive(*pid))
+            .map(|(id, _)| id)
+            .collect();
+        if dead.is_empty() {
+            return Ok(0);
+        }
         self.write(false, move |c| {
-            let running: Vec<(String, u32)> = c
-                .prepare_cached("SELECT id, pid FROM builds WHERE status = 'running'")?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
+            let now = now_ms();
             let mut marked = 0;
-            for (id, pid) in running {
-                if is_alive(pid) {
-                    continue;
-                }
-                let now = now_ms();
-                c.prepare_cached(
-                    "
-                    UPDATE builds SET status = 'interrupted', finished_at = ?2,
-                        duration_ms = ?2 - started_at
-                    WHERE id = ?1
-                    ",
-                )?
-                .execute(params![id, now])?;
+            for id in &dead {
+                marked += c
+                    .prepare_cached(
+                        "
+                        UPDATE builds SET status = 'interrupted', finished_at = ?2,
+                            duration_ms = ?2 - started_at
+                        WHERE id = ?1 AND status = 'running'
+                        ",
+                    )?
+                    .execute(params![id, now])?;
                 c.prepare_cached(
                     "
                     UPDATE target_runs SET status = 'interrupted'
                     WHERE build_id = ?1 AND status IN ('pending', 'running')
                     ",
                 )?
-                .execute([&id])?;
-                marked += 1;
+                .execute([id])?;
             }
             Ok(marked)
         })

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# BuildNet beside Turborepo and Nx on a generated monorepo (scripts/gen-monorepo), same files,
+# same commands, same concurrency, one run. Writes hyperfine JSON into OUT.
+#
+#   scripts/bench-monorepo.sh OUT [--quick] [--packages N]
+#
+# Every tool runs the packages' `build` script through npm. NODE_EXTRA_CA_CERTS is unset for
+# all of them: Node loads that file at every start (about 60 ms here), and turbo's strict
+# environment mode drops it for its tasks, which would otherwise skew the cold numbers.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+mkdir -p "$1"
+out="$(cd "$1" && pwd)"; shift
+quick=0; packages=100
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --packages) packages="$2"; shift ;;
+    *) echo "usage: scripts/bench-monorepo.sh OUT [--quick] [--packages N]" >&2; exit 2 ;;
+  esac
+  shift
+done
+bin="$repo/target/release/buildnet"
+[ -x "$bin" ] || cargo build --release --quiet -p buildnet-daemon --manifest-path "$repo/Cargo.toml"
+
+if [ "$quick" -eq 1 ]; then cold_runs=1; runs=5; else cold_runs=3; runs=15; fi
+mono="$repo/bench/work/mono-$packages"
+rm -rf "$mono"
+"$repo/scripts/gen-monorepo" "$mono" --packages "$packages" --files 20 --depth 10
+cd "$mono"
+git init -q && git add -A && git -c user.email=bench@buildnet -c user.name=bench commit -qm generated
+npm install --no-audit --no-fund --loglevel=error >/dev/null
+
+unset NODE_EXTRA_CA_CERTS
+export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1 NX_NO_CLOUD=true NX_TUI=false
+turbo="$(ls "$mono"/node_modules/@turbo/*/bin/turbo | head -1)"
+nx="$mono/node_modules/.bin/nx"
+"$turbo" --version > "$out/turbo.version"
+"$nx" --version 2>/dev/null | grep -m1 -oE '[0-9]+\.[0-9]+\.[0-9]+' > "$out/nx.version" || echo "?" > "$out/nx.version"
+
+bn_build="$bin build --concurrency 2"
+turbo_build="$turbo run build --concurrency=2"
+nx_build="$nx run-many -t build --parallel=2"
+clean_dist="rm -rf packages/*/dist"
+
+echo "== cold build, $packages packages (every command runs)"
+hyperfine --runs "$cold_runs" --export-json "$out/mono-cold.json" \
+  --prepare "rm -rf .buildnet; $clean_dist" -n buildnet "$bn_build" \
+  --prepare "rm -rf .turbo packages/*/.turbo node_modules/.cache/turbo; $clean_dist" -n turbo "$turbo_build" \
+  --prepare "NX_DAEMON=false $nx reset >/dev/null 2>&1; rm -rf .nx; $clean_dist" -n "nx (no daemon)" "NX_DAEMON=false $nx_build"
+
+echo "== fully cached build"
+stop_nx_daemon() { NX_DAEMON=true "$nx" daemon --stop >/dev/null 2>&1 || true; }
+$bn_build >/dev/null; $turbo_build >/dev/null; NX_DAEMON=false $nx_build >/dev/null
+stop_nx_daemon
+# The nx daemon watches the files and would take CPU from the others: it runs only for its own row.
+hyperfine --warmup 2 --runs "$runs" --export-json "$out/mono-cached.json" \
+  -n buildnet "$bn_build" \
+  -n turbo "$turbo_build" \
+  -n "nx (no daemon)" "NX_DAEMON=false $nx_build"
+NX_DAEMON=true $nx_build >/dev/null
+hyperfine --warmup 2 --runs "$runs" --export-json "$out/mono-cached-nx-daemon.json" \
+  -n "nx (daemon)" "NX_DAEMON=true $nx_build"
+stop_nx_daemon
+
+echo "== one leaf file changed (one command reruns)"
+leaf="packages/pkg-$(printf %04d $((packages - 1)))"
+touch_leaf="echo \"// \$(date +%s%N)\" >> $leaf/src/file00.ts"
+hyperfine --warmup 1 --runs "$runs" --export-json "$out/mono-leaf.json" \
+  --prepare "$touch_leaf" -n buildnet "$bn_build" \
+  --prepare "$touch_leaf" -n turbo "$turbo_build" \
+  --prepare "$touch_leaf" -n "nx (no daemon)" "NX_DAEMON=false $nx_build"
+NX_DAEMON=true $nx_build >/dev/null
+hyperfine --warmup 1 --runs "$runs" --export-json "$out/mono-leaf-nx-daemon.json" \
+  --prepare "$touch_leaf" -n "nx (daemon)" "NX_DAEMON=true $nx_build"
+stop_nx_daemon
+hyperfine --warmup 1 --runs "$runs" --export-json "$out/mono-command.json" \
+  -n "npm run build (the rebuilt command alone)" "cd $leaf && npm run build"
