@@ -78,6 +78,14 @@ struct ActiveBuild {
     done: Condvar,
 }
 
+/// What a successful, cacheable run leaves to be stored.
+struct RunResult {
+    key: String,
+    components: KeyComponents,
+    log_path: std::path::PathBuf,
+    duration_ms: u64,
+}
+
 /// How one target ended.
 struct TargetOutcome {
     run: TargetRun,
@@ -308,9 +316,17 @@ impl Orchestrator {
                         running += 1;
                         let tx = tx.clone();
                         scope.spawn(move || {
-                            let outcome =
-                                self.run_target(id, config, &target, dep_keys, options, active);
-                            let _ = tx.send((target.name.clone(), outcome));
+                            self.run_target(
+                                id,
+                                config,
+                                &target,
+                                dep_keys,
+                                options,
+                                active,
+                                |outcome| {
+                                    let _ = tx.send((target.name.clone(), outcome));
+                                },
+                            );
                         });
                     }
                 }
@@ -391,6 +407,10 @@ impl Orchestrator {
         });
     }
 
+    /// Runs one target and reports its outcome through `report` as soon as it is known. The
+    /// outputs of a successful run are stored after that: dependents need the cache key, not
+    /// the cache entry, so they need not wait for the store. A failure to store is a warning.
+    #[allow(clippy::too_many_arguments)]
     fn run_target(
         &self,
         build_id: &str,
@@ -399,7 +419,8 @@ impl Orchestrator {
         dep_keys: BTreeMap<String, String>,
         options: &BuildOptions,
         active: &ActiveBuild,
-    ) -> TargetOutcome {
+        report: impl FnOnce(TargetOutcome),
+    ) {
         let started = Instant::now();
         let mut run = TargetRun::pending(&target.name);
         run.status = "running".into();
@@ -409,22 +430,30 @@ impl Orchestrator {
             build_id: build_id.to_owned(),
             target: target.name.clone(),
         });
-        let result = self.execute(
+        let to_store = match self.execute(
             build_id, config, target, dep_keys, options, active, &mut run,
-        );
-        if let Err(err) = result {
-            run.status = "failed".into();
-            run.error = Some(err.message().to_owned());
-        }
+        ) {
+            Ok(to_store) => to_store,
+            Err(err) => {
+                run.status = "failed".into();
+                run.error = Some(err.message().to_owned());
+                None
+            }
+        };
         run.finished_at = Some(now_ms());
         run.duration_ms = Some(started.elapsed().as_millis() as i64);
         if let Err(err) = self.store.target_run_update(build_id, &run) {
             tracing::error!(%err, "could not record a target run");
         }
         self.publish_finished(build_id, &run);
-        TargetOutcome {
+        report(TargetOutcome {
             key: run.cache_key.clone(),
             run,
+        });
+        if let Some(result) = to_store {
+            if let Err(err) = self.store_result(config, target, result) {
+                tracing::warn!(target = %target.name, %err, "outputs were not cached");
+            }
         }
     }
 
@@ -439,7 +468,7 @@ impl Orchestrator {
         options: &BuildOptions,
         active: &ActiveBuild,
         run: &mut TargetRun,
-    ) -> Result<()> {
+    ) -> Result<Option<RunResult>> {
         let (components, key) = self.cache_key(config, target, dep_keys)?;
         run.cache_key = Some(key.clone());
         let log_path = log_path(&config.state_dir, build_id, &target.name);
@@ -457,7 +486,7 @@ impl Orchestrator {
                     });
                     run.status = "succeeded".into();
                     run.cached = true;
-                    return Ok(());
+                    return Ok(None);
                 }
                 self.store.cache_remove(&key)?;
             }
@@ -484,12 +513,12 @@ impl Orchestrator {
             Outcome::Exited(code) => {
                 run.status = "failed".into();
                 run.error = Some(format!("`{}` exited with code {code}", target.command));
-                return Ok(());
+                return Ok(None);
             }
             Outcome::Signaled(sig) => {
                 run.status = "failed".into();
                 run.error = Some(format!("`{}` was killed by signal {sig}", target.command));
-                return Ok(());
+                return Ok(None);
             }
             Outcome::TimedOut => {
                 run.status = "failed".into();
@@ -497,31 +526,45 @@ impl Orchestrator {
                     "timed out after {} ms",
                     target.timeout.unwrap_or_default().as_millis()
                 ));
-                return Ok(());
+                return Ok(None);
             }
             Outcome::Cancelled => {
                 run.status = "cancelled".into();
-                return Ok(());
+                return Ok(None);
             }
         }
         run.status = "succeeded".into();
-        if target.cache {
-            let paths = outputs::collect(&config.root, &target.cwd, &target.outputs)?;
-            let stored = outputs::store(&config.root, &paths, &self.cas)?;
-            let (log_hash, _) = self.cas.put_file(&log_path)?;
-            let manifest = Manifest {
-                outputs: stored,
-                log: Some(log_hash),
-                duration_ms: ran.elapsed().as_millis() as u64,
-            };
-            let encode =
-                |e: serde_json::Error| Error::internal(format!("encoding a cache entry: {e}"));
-            let manifest = serde_json::to_string(&manifest).map_err(encode)?;
-            let components = serde_json::to_string(&components).map_err(encode)?;
-            self.store
-                .cache_put(&key, &target.name, &manifest, &components)?;
+        if !target.cache {
+            return Ok(None);
         }
-        Ok(())
+        Ok(Some(RunResult {
+            key,
+            components,
+            log_path,
+            duration_ms: ran.elapsed().as_millis() as u64,
+        }))
+    }
+
+    /// Stores a successful run's outputs and log under its key.
+    fn store_result(
+        &self,
+        config: &Config,
+        target: &ResolvedTarget,
+        result: RunResult,
+    ) -> Result<()> {
+        let paths = outputs::collect(&config.root, &target.cwd, &target.outputs)?;
+        let stored = outputs::store(&config.root, &paths, &self.cas)?;
+        let (log_hash, _) = self.cas.put_file(&result.log_path)?;
+        let manifest = Manifest {
+            outputs: stored,
+            log: Some(log_hash),
+            duration_ms: result.duration_ms,
+        };
+        let encode = |e: serde_json::Error| Error::internal(format!("encoding a cache entry: {e}"));
+        let manifest = serde_json::to_string(&manifest).map_err(encode)?;
+        let components = serde_json::to_string(&result.components).map_err(encode)?;
+        self.store
+            .cache_put(&result.key, &target.name, &manifest, &components)
     }
 
     /// The key of `target` and what it was made of.
