@@ -186,6 +186,8 @@ fn main() -> ExitCode {
                 force: args.force,
                 concurrency: args.concurrency.map(|n| n as usize),
                 fail_fast: args.fail_fast,
+                // Text output shows no logs of cached targets; JSON consumers get them all.
+                replay_logs: args.json,
             },
             args.dry_run,
             args.json,

@@ -450,3 +450,26 @@ fn a_terminal_gets_live_lines_for_running_targets() {
     assert!(screen.contains("✓ built   slow"));
     assert!(screen.contains("2 targets: 0 cached, 2 built, 0 failed"));
 }
+
+#[test]
+fn a_cache_hit_replays_the_stored_log_as_events() {
+    let ws = Workspace::new(
+        "targets:\n  talk:\n    command: echo hello from the first run\n",
+        &[],
+    );
+    assert!(ws.build(&[], &[]).status.success());
+    let o = ws.build(&["--json"], &[]);
+    let events: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "cache_hit" && e["target"] == "talk"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "target_log" && e["line"] == "hello from the first run"),
+        "{events:?}"
+    );
+}

@@ -34,7 +34,7 @@ pub use outputs::Manifest;
 pub use target::ResolvedTarget;
 
 /// How to run a build.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BuildOptions {
     /// Ignore cache hits and run every command.
     #[serde(default)]
@@ -45,6 +45,24 @@ pub struct BuildOptions {
     /// Stop everything at the first failure.
     #[serde(default)]
     pub fail_fast: bool,
+    /// Publish a cached run's stored log as `target_log` events, as if it ran (default true).
+    #[serde(default = "yes")]
+    pub replay_logs: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            force: false,
+            concurrency: None,
+            fail_fast: false,
+            replay_logs: true,
+        }
+    }
 }
 
 /// One target of a dry run: would it be a hit, and if not, why.
@@ -425,7 +443,6 @@ impl Orchestrator {
         let mut run = TargetRun::pending(&target.name);
         run.status = "running".into();
         run.started_at = Some(now_ms());
-        let _ = self.store.target_run_update(build_id, &run);
         self.events.publish(Event::TargetStarted {
             build_id: build_id.to_owned(),
             target: target.name.clone(),
@@ -478,7 +495,9 @@ impl Orchestrator {
                     Error::internal(format!("cache entry {key} is unreadable: {e}"))
                 })?;
                 if outputs::restore(&config.root, &manifest, &self.cas, &self.hasher)? {
-                    self.replay_log(build_id, target, manifest.log.as_deref())?;
+                    if options.replay_logs {
+                        self.replay_log(build_id, target, manifest.log.as_deref())?;
+                    }
                     self.events.publish(Event::CacheHit {
                         build_id: build_id.to_owned(),
                         target: target.name.clone(),
@@ -491,6 +510,8 @@ impl Orchestrator {
                 self.store.cache_remove(&key)?;
             }
         }
+        // Recorded as running only when a command really runs; a hit goes straight to its end.
+        let _ = self.store.target_run_update(build_id, run);
         let spec = RunSpec {
             command: &target.command,
             cwd: &target.cwd,
