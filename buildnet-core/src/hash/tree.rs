@@ -1,8 +1,9 @@
 //! Workspace tree hashing: the files matching a set of globs, hashed in parallel.
 //!
-//! The walk honours `.gitignore` and `.ignore` files (in the tree and in its parent folders) and
-//! `.git/info/exclude`, whether or not the folder is a git repository, and never enters `.git`,
-//! `node_modules` or the state directory. Globs are relative to the
+//! The walk honours `.gitignore` and `.ignore` files (in the tree, and in the folders between
+//! the workspace root and the tree), whether or not the folder is a git repository, and never
+//! enters `.git`, `node_modules` or the state directory. The user's global excludes and
+//! `.git/info/exclude` do not count, so inputs are the same on every machine and clone. Globs are relative to the
 //! root; a glob starting with `!` excludes. No globs means every file.
 //!
 //! A stat cache remembers, per path, the size, modification time and inode seen when the file
@@ -19,6 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::WalkBuilder;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -114,14 +116,29 @@ impl TreeHasher {
         globs: &[String],
         skip_dirs: &[PathBuf],
     ) -> Result<TreeHash> {
+        self.hash_tree_within(root, root, globs, skip_dirs)
+    }
+
+    /// Like [`TreeHasher::hash_tree`] for `dir`, a folder inside `workspace`: the ignore files
+    /// of the folders from `workspace` down to `dir` apply too (none above `workspace` does).
+    pub fn hash_tree_within(
+        &self,
+        workspace: &Path,
+        dir: &Path,
+        globs: &[String],
+        skip_dirs: &[PathBuf],
+    ) -> Result<TreeHash> {
         let (include, exclude) = compile_globs(globs)?;
-        let root = std::path::absolute(root).map_err(|e| Error::io(root.display(), e))?;
+        let root = std::path::absolute(dir).map_err(|e| Error::io(dir.display(), e))?;
         if !root.is_dir() {
             return Err(Error::not_found(format!(
                 "{} is not a directory",
                 root.display()
             )));
         }
+        let workspace =
+            std::path::absolute(workspace).map_err(|e| Error::io(workspace.display(), e))?;
+        let inherited = ancestor_ignores(&workspace, &root);
         let skip = Skip {
             dirs: skip_dirs
                 .iter()
@@ -130,14 +147,25 @@ impl TreeHasher {
                 .collect(),
         };
         let started = SystemTime::now();
+        // The user's global excludes and .git/info/exclude are left out on purpose: what counts
+        // as an input must not depend on the machine or the clone.
         let walker = WalkBuilder::new(&root)
             .hidden(false)
-            .parents(true)
+            .parents(false)
+            .git_global(false)
+            .git_exclude(false)
             .require_git(false)
             .filter_entry(move |entry| {
                 let skipped_name = entry.depth() > 0 && entry.file_name() == "node_modules";
                 let skipped_dir = skip.dirs.iter().any(|d| entry.path() == d);
-                !(skipped_name || skipped_dir)
+                let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+                let ignored = inherited
+                    .iter()
+                    .rev()
+                    .map(|gi| gi.matched_path_or_any_parents(entry.path(), is_dir))
+                    .find(|m| !m.is_none())
+                    .is_some_and(|m| m.is_ignore());
+                !(skipped_name || skipped_dir || ignored)
             })
             .build();
         // Listing a folder is cheap; stat and hashing are the work, done on rayon's threads.
@@ -270,6 +298,35 @@ impl TreeHasher {
     }
 }
 
+/// The `.gitignore` and `.ignore` files of the folders from `workspace` down to `dir`'s parent,
+/// shallowest first (`dir`'s own are read by the walker). Unreadable files are skipped.
+fn ancestor_ignores(workspace: &Path, dir: &Path) -> Vec<Gitignore> {
+    let Ok(below) = dir.strip_prefix(workspace) else {
+        return Vec::new();
+    };
+    let mut folders = vec![workspace.to_path_buf()];
+    let mut at = workspace.to_path_buf();
+    for part in below.components() {
+        at.push(part);
+        folders.push(at.clone());
+    }
+    folders.pop();
+    folders
+        .into_iter()
+        .filter_map(|folder| {
+            let mut builder = GitignoreBuilder::new(&folder);
+            let mut any = false;
+            for name in [".gitignore", ".ignore"] {
+                let file = folder.join(name);
+                if file.is_file() && builder.add(&file).is_none() {
+                    any = true;
+                }
+            }
+            any.then(|| builder.build().ok()).flatten()
+        })
+        .collect()
+}
+
 /// Splits globs into an include set (`None`: everything) and an exclude set.
 fn compile_globs(globs: &[String]) -> Result<(Option<GlobSet>, GlobSet)> {
     let mut include = GlobSetBuilder::new();
@@ -350,6 +407,28 @@ mod tests {
             .unwrap();
         assert_eq!(paths(&ts), vec!["src/a.ts"]);
         assert_eq!(ts.files[0].hash, blake3::hash(b"a").to_hex().as_str());
+    }
+
+    #[test]
+    fn ignore_files_between_the_workspace_and_the_tree_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        write(&ws, ".gitignore", "*.log\ngenerated/\n");
+        write(&ws, "pkgs/.gitignore", "*.tmp\n");
+        write(&ws, "pkgs/a/src/main.ts", "m");
+        write(&ws, "pkgs/a/src/debug.log", "l");
+        write(&ws, "pkgs/a/src/x.tmp", "t");
+        write(&ws, "pkgs/a/generated/out.ts", "g");
+        write(dir.path(), ".gitignore", "*.ts\n");
+        let hasher = TreeHasher::new();
+        let tree = hasher
+            .hash_tree_within(&ws, &ws.join("pkgs/a"), &[], &[])
+            .unwrap();
+        assert_eq!(
+            paths(&tree),
+            vec!["src/main.ts"],
+            "ignore files above the workspace do not count"
+        );
     }
 
     #[test]

@@ -275,6 +275,11 @@ impl Orchestrator {
         }
         self.load_stats();
         let slots = options.concurrency.unwrap_or(config.concurrency).max(1);
+        let mut resolved: HashMap<String, ResolvedTarget> =
+            ResolvedTarget::resolve_all(config, &graph.order)
+                .into_iter()
+                .map(|t| (t.name.clone(), t))
+                .collect();
         let mut states: BTreeMap<&str, State> = graph
             .order
             .iter()
@@ -329,7 +334,9 @@ impl Orchestrator {
                         if dep_keys.len() != deps.len() {
                             continue;
                         }
-                        let target = ResolvedTarget::resolve(config, name, &config.targets[name]);
+                        let target = resolved
+                            .remove(name.as_str())
+                            .expect("resolved once per target");
                         states.insert(name.as_str(), State::Running);
                         running += 1;
                         let tx = tx.clone();
@@ -602,7 +609,8 @@ impl Orchestrator {
                 target.cwd.display()
             )));
         }
-        let tree = self.hasher.hash_tree(
+        let tree = self.hasher.hash_tree_within(
+            &config.root,
             &target.cwd,
             &target.input_globs(),
             std::slice::from_ref(&config.state_dir),
@@ -657,8 +665,8 @@ impl Orchestrator {
         self.load_stats();
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
         let mut entries = Vec::new();
-        for name in &graph.order {
-            let target = ResolvedTarget::resolve(config, name, &config.targets[name]);
+        for target in ResolvedTarget::resolve_all(config, &graph.order) {
+            let name = &target.name;
             let dep_keys = graph.deps[name]
                 .iter()
                 .map(|d| (d.clone(), keys[d].clone()))

@@ -47,7 +47,11 @@ struct AdapterDefaults {
     outputs: &'static [&'static str],
 }
 
-fn adapter_defaults(adapter: &str, name: &str, root: &Path) -> Option<AdapterDefaults> {
+fn adapter_defaults(
+    adapter: &str,
+    name: &str,
+    pm: &dyn Fn() -> &'static str,
+) -> Option<AdapterDefaults> {
     let d = |command: &str, inputs, outputs| AdapterDefaults {
         command: command.to_owned(),
         inputs,
@@ -82,11 +86,7 @@ fn adapter_defaults(adapter: &str, name: &str, root: &Path) -> Option<AdapterDef
         ),
         "npm-script" => {
             let script = name.rsplit(':').next().unwrap_or(name);
-            d(
-                &format!("{} run {script}", package_manager(root)),
-                &[],
-                &["dist/**"],
-            )
+            d(&format!("{} run {script}", pm()), &[], &["dist/**"])
         }
         _ => return None,
     })
@@ -108,10 +108,32 @@ pub fn package_manager(root: &Path) -> &'static str {
 
 impl ResolvedTarget {
     pub fn resolve(config: &Config, name: &str, t: &TargetConfig) -> ResolvedTarget {
+        Self::resolve_with(config, name, t, &|| package_manager(&config.root))
+    }
+
+    /// Resolves every target named, looking for the package manager only once.
+    pub fn resolve_all<'a>(
+        config: &Config,
+        names: impl IntoIterator<Item = &'a String>,
+    ) -> Vec<ResolvedTarget> {
+        let pm = std::sync::OnceLock::new();
+        let pm = || *pm.get_or_init(|| package_manager(&config.root));
+        names
+            .into_iter()
+            .map(|name| Self::resolve_with(config, name, &config.targets[name], &pm))
+            .collect()
+    }
+
+    fn resolve_with(
+        config: &Config,
+        name: &str,
+        t: &TargetConfig,
+        pm: &dyn Fn() -> &'static str,
+    ) -> ResolvedTarget {
         let defaults = t
             .adapter
             .as_deref()
-            .and_then(|a| adapter_defaults(a, name, &config.root));
+            .and_then(|a| adapter_defaults(a, name, pm));
         let pick = |given: &Vec<String>, default: Option<&[&str]>| -> Vec<String> {
             if given.is_empty() {
                 default
