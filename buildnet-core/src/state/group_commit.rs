@@ -105,12 +105,20 @@ impl WriteQueue {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
+        let mut queue = lock(&self.queue);
+        if !queue.leading && queue.pending.is_empty() && single_statement {
+            // Alone: run it straight away as one autocommit statement, nothing to queue.
+            queue.leading = true;
+            drop(queue);
+            let output = f(&lock(&self.conn));
+            self.hand_over();
+            return output;
+        }
         let job = Job::new(
             single_statement,
             Box::new(move |conn| f(conn).map(|r| Box::new(r) as Box<dyn Any + Send>)),
         );
         let slot = Arc::clone(&job.slot);
-        let mut queue = lock(&self.queue);
         queue.pending.push(job);
         queue.active += 1;
         loop {
@@ -154,6 +162,15 @@ impl WriteQueue {
             .take()
             .ok_or_else(|| Error::internal("a queued write was never run"))?;
         downcast(output)
+    }
+
+    /// Ends a lone leader's turn: the first writer that queued meanwhile leads next.
+    fn hand_over(&self) {
+        let mut queue = lock(&self.queue);
+        queue.leading = false;
+        if let Some(next) = queue.pending.first() {
+            next.slot.ready.notify_one();
+        }
     }
 
     #[cfg(test)]
