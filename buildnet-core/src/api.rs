@@ -229,23 +229,34 @@ impl Daemon {
         });
         let maintenance = rt.spawn(maintenance_loop(self.clone()));
         let now = now_ms();
-        self.inner.store.worker_register(&WorkerRecord {
-            id: self.inner.worker_id.clone(),
-            pid: std::process::id(),
-            host: address.ip().to_string(),
-            port: address.port(),
-            status: "serving".into(),
-            started_at: now,
-            last_heartbeat: now,
-        })?;
-        DaemonFile {
-            pid: std::process::id(),
-            worker_id: self.inner.worker_id.clone(),
-            address: address.to_string(),
-            version: VERSION.to_string(),
-            started_at: now,
+        let registered = self
+            .inner
+            .store
+            .worker_register(&WorkerRecord {
+                id: self.inner.worker_id.clone(),
+                pid: std::process::id(),
+                host: address.ip().to_string(),
+                port: address.port(),
+                status: "serving".into(),
+                started_at: now,
+                last_heartbeat: now,
+            })
+            .and_then(|_| {
+                DaemonFile {
+                    pid: std::process::id(),
+                    worker_id: self.inner.worker_id.clone(),
+                    address: address.to_string(),
+                    version: VERSION.to_string(),
+                    started_at: now,
+                }
+                .write(&config.state_dir)
+            });
+        if let Err(err) = registered {
+            server_task.abort();
+            maintenance.abort();
+            let _ = self.inner.store.worker_remove(&self.inner.worker_id);
+            return Err(err);
         }
-        .write(&config.state_dir)?;
         *server = Some(Running {
             address,
             started_at: Instant::now(),
@@ -273,14 +284,16 @@ impl Daemon {
             tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
                 .await
                 .is_ok()
-        })?;
-        if !finished {
+        });
+        if !matches!(finished, Ok(true)) {
             server.abort();
             tracing::warn!("connections still open after the grace period were closed");
         }
+        // The records go whatever happened above, so no later start finds a stale daemon.
         let config = self.config();
         DaemonFile::remove_if_ours(&config.state_dir, &self.inner.worker_id);
         self.inner.store.worker_remove(&self.inner.worker_id)?;
+        finished?;
         tracing::info!("buildnet daemon stopped");
         self.inner.events.publish(Event::DaemonStopped);
         Ok(())
@@ -289,10 +302,9 @@ impl Daemon {
     /// Cancels running builds (recorded as cancelled), stops the server (if running) and makes
     /// every later call fail with `InvalidState`.
     pub fn close(&self) -> Result<()> {
-        self.inner.orchestrator.cancel_all();
-        let stopped = self.stop();
         self.inner.closed.store(true, Ordering::Release);
-        stopped
+        self.inner.orchestrator.cancel_all();
+        self.stop()
     }
 
     /// The bound address while running.

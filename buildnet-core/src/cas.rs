@@ -20,6 +20,14 @@ use crate::error::{Error, Result};
 use crate::events::{Event, EventBus};
 use crate::state::{random_token, Store};
 
+/// A file copied into the store's temporary folder, not yet a blob.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    pub hash: String,
+    pub size: u64,
+}
+
 /// What a garbage collection did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GcReport {
@@ -105,21 +113,42 @@ impl ArtifactStore {
 
     /// Stores the contents of the file at `path`, hashing while copying; returns hash and size.
     pub fn put_file(&self, path: &Path) -> Result<(String, u64)> {
+        let staged = self.stage_file(path)?;
+        let (hash, size) = (staged.hash.clone(), staged.size);
+        self.commit_staged(staged)?;
+        Ok((hash, size))
+    }
+
+    /// Copies the file at `path` into the store's temporary folder, hashing it: a snapshot that
+    /// later changes to the file do not affect. [`ArtifactStore::commit_staged`] makes it a blob.
+    pub fn stage_file(&self, path: &Path) -> Result<Staged> {
         let mut src = File::open(path).map_err(|e| Error::io(path.display(), e))?;
         let (tmp_path, mut tmp) = self.temp_file()?;
-        let copied = copy_hashing(&mut src, &mut tmp)
-            .and_then(|(hash, size)| tmp.sync_all().map(|_| (hash.to_hex().to_string(), size)))
-            .map_err(|e| Error::io(format!("storing {}", path.display()), e));
-        drop(tmp);
-        let (hash, size) = match copied {
-            Ok(v) => v,
-            Err(err) => {
+        match copy_hashing(&mut src, &mut tmp) {
+            Ok((hash, size)) => Ok(Staged {
+                tmp: tmp_path,
+                hash: hash.to_hex().to_string(),
+                size,
+            }),
+            Err(e) => {
                 let _ = std::fs::remove_file(&tmp_path);
-                return Err(err);
+                Err(Error::io(format!("storing {}", path.display()), e))
             }
-        };
-        self.commit(Ok((tmp_path, hash.clone(), size)))?;
-        Ok((hash, size))
+        }
+    }
+
+    /// Makes a staged copy a blob: fsync, rename into place, record.
+    pub fn commit_staged(&self, staged: Staged) -> Result<()> {
+        let synced = File::options()
+            .write(true)
+            .open(&staged.tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(format!("storing blob {}", staged.hash), e));
+        if let Err(err) = synced {
+            let _ = std::fs::remove_file(&staged.tmp);
+            return Err(err);
+        }
+        self.commit(Ok((staged.tmp, staged.hash, staged.size)))
     }
 
     /// Renames a finished temporary file into place and records the blob.

@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,7 +77,7 @@ impl Outcome {
 enum Chunk {
     Data(Stream, Vec<u8>),
     Closed,
-    Exited(std::io::Result<std::process::ExitStatus>),
+    Exited(std::io::Result<Outcome>),
 }
 
 /// Runs `spec` to completion, calling `on_line` for every output line.
@@ -107,32 +107,35 @@ pub fn run(
             e,
         )
     })?;
-    let pgid = child.id() as i32;
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    // From here on, however this function ends, the group is killed and the child reaped.
+    let group = Group {
+        pgid: pid as i32,
+        child,
+    };
     // Bounded: a command printing faster than the log is written waits for it.
     let (tx, rx) = mpsc::sync_channel(64);
     let readers = [
-        spawn_reader(
-            child.stdout.take().expect("piped"),
-            Stream::Stdout,
-            tx.clone(),
-        ),
-        spawn_reader(
-            child.stderr.take().expect("piped"),
-            Stream::Stderr,
-            tx.clone(),
-        ),
+        spawn_reader(stdout, Stream::Stdout, tx.clone())?,
+        spawn_reader(stderr, Stream::Stderr, tx.clone())?,
     ];
-    // The exit is reported the moment it happens, not at the next poll.
-    let waiter = std::thread::spawn(move || {
-        let _ = tx.send(Chunk::Exited(child.wait()));
-    });
+    // The exit is reported the moment it happens. WNOWAIT leaves the child a zombie until
+    // `group` reaps it, so its pid (the group id) cannot be reused while we may still signal it.
+    std::thread::Builder::new()
+        .name("buildnet-wait".into())
+        .spawn(move || {
+            let _ = tx.send(Chunk::Exited(wait_exit(pid)));
+        })
+        .map_err(|e| Error::io("starting a waiter thread", e))?;
     let started = Instant::now();
     let mut lines = LineSplitter::default();
     let mut open_pipes = 2;
     let mut outcome: Option<Outcome> = None;
     let mut exited_at: Option<Instant> = None;
     let mut stopping: Option<(Outcome, Instant)> = None;
-    let mut killed = false;
+    let mut killed_at: Option<Instant> = None;
     loop {
         match rx.recv_timeout(Duration::from_millis(20)) {
             Ok(Chunk::Data(stream, data)) => {
@@ -144,10 +147,7 @@ pub fn run(
                 let status = status.map_err(|e| Error::io("waiting for a command", e))?;
                 outcome = Some(match stopping {
                     Some((why, _)) => why,
-                    None => match status.code() {
-                        Some(code) => Outcome::Exited(code),
-                        None => Outcome::Signaled(status.signal().unwrap_or(0)),
-                    },
+                    None => status,
                 });
                 exited_at = Some(Instant::now());
             }
@@ -163,14 +163,14 @@ pub fn run(
                 None
             };
             if let Some(why) = why {
-                signal_group(pgid, libc::SIGTERM);
+                signal_group(group.pgid, libc::SIGTERM);
                 stopping = Some((why, Instant::now()));
             }
         }
         if let Some((_, since)) = stopping {
-            if !killed && since.elapsed() >= KILL_GRACE {
-                signal_group(pgid, libc::SIGKILL);
-                killed = true;
+            if killed_at.is_none() && since.elapsed() >= KILL_GRACE {
+                signal_group(group.pgid, libc::SIGKILL);
+                killed_at = Some(Instant::now());
             }
         }
         if let (Some(_), Some(at)) = (outcome, exited_at) {
@@ -179,20 +179,72 @@ pub fn run(
             }
             // The command is gone but something it left behind holds the output open.
             if stopping.is_none() && at.elapsed() >= LEFTOVER_GRACE {
-                signal_group(pgid, libc::SIGTERM);
+                signal_group(group.pgid, libc::SIGTERM);
                 stopping = Some((outcome.expect("set"), Instant::now()));
+            }
+            // Something that left the group (setsid, a daemon) still holds the output: stop
+            // listening rather than wait for it forever.
+            if killed_at.is_some_and(|k| k.elapsed() >= LEFTOVER_GRACE) {
+                tracing::warn!(
+                    command = spec.command,
+                    "a process outside the command's group keeps its output open"
+                );
+                break;
             }
         }
     }
-    // Whatever is left of the group goes too, so nothing outlives its run.
-    signal_group(pgid, libc::SIGKILL);
-    for reader in readers {
-        let _ = reader.join();
+    drop(group);
+    if open_pipes == 0 {
+        for reader in readers {
+            let _ = reader.join();
+        }
     }
-    let _ = waiter.join();
     lines.flush(&mut on_line);
     log.finish()?;
     Ok(outcome.expect("the loop ends after the child exited"))
+}
+
+/// A command's process group: killed, and its leader reaped, when dropped.
+struct Group {
+    pgid: i32,
+    child: std::process::Child,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        signal_group(self.pgid, libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for `pid` to exit without reaping it.
+fn wait_exit(pid: u32) -> std::io::Result<Outcome> {
+    loop {
+        // SAFETY: an all-zero siginfo_t is a valid value for waitid to fill in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid on our own child's pid; WNOWAIT leaves it waitable for `Group::drop`.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if rc == 0 {
+            // SAFETY: waitid succeeded for a child that exited, so si_status is set.
+            let status = unsafe { info.si_status() };
+            return Ok(if info.si_code == libc::CLD_EXITED {
+                Outcome::Exited(status)
+            } else {
+                Outcome::Signaled(status)
+            });
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
 }
 
 fn signal_group(pgid: i32, signal: i32) {
@@ -207,21 +259,24 @@ fn spawn_reader(
     mut pipe: impl Read + Send + 'static,
     stream: Stream,
     tx: mpsc::SyncSender<Chunk>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match pipe.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if tx.send(Chunk::Data(stream, buf[..n].to_vec())).is_err() {
-                        break;
+) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("buildnet-output".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match pipe.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send(Chunk::Data(stream, buf[..n].to_vec())).is_err() {
+                            break;
+                        }
                     }
                 }
             }
-        }
-        let _ = tx.send(Chunk::Closed);
-    })
+            let _ = tx.send(Chunk::Closed);
+        })
+        .map_err(|e| Error::io("starting an output reader thread", e))
 }
 
 /// Splits byte chunks into lines per stream, cutting over-long lines.
@@ -397,6 +452,32 @@ mod tests {
             }
             assert!(!alive(pid), "{f} ({pid}) survived");
         }
+    }
+
+    #[test]
+    fn output_held_by_an_escaped_process_does_not_hang_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let (o, lines, _) = run_sh(
+            dir.path(),
+            "setsid sh -c 'echo $$ > escaped.pid; exec sleep 30' & sleep 0.2; echo done",
+            None,
+        );
+        assert_eq!(o, Outcome::Exited(0));
+        assert!(lines.contains(&"Stdout:done".to_string()));
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "took {:?}",
+            started.elapsed()
+        );
+        let pid: i32 = std::fs::read_to_string(dir.path().join("escaped.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // It left the group on purpose, so it is the test's to end.
+        // SAFETY: signalling a process this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 
     #[test]

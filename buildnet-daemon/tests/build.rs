@@ -473,3 +473,31 @@ fn a_cache_hit_replays_the_stored_log_as_events() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_dependent_rewriting_a_dependencys_outputs_does_not_taint_its_cache_entry() {
+    let ws = Workspace::new(
+        r#"
+targets:
+  a:
+    command: mkdir -p shared && echo A > shared/out.txt
+    outputs: ["shared/**"]
+    inputs: ["in.txt"]
+  b:
+    deps: [a]
+    command: echo B > shared/out.txt
+    cache: false
+"#,
+        &[("in.txt", "1")],
+    );
+    assert!(ws.build(&["b"], &[]).status.success());
+    assert_eq!(ws.read("shared/out.txt"), "B\n");
+    std::fs::remove_dir_all(ws.root.join("shared")).unwrap();
+    let o = ws.build(&["a"], &[]);
+    assert!(stdout(&o).contains("✓ cached  a"), "{}", stdout(&o));
+    assert_eq!(
+        ws.read("shared/out.txt"),
+        "A\n",
+        "a's entry holds what a produced"
+    );
+}

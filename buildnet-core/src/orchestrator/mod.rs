@@ -84,6 +84,8 @@ pub struct Orchestrator {
     active: Mutex<HashMap<String, Arc<ActiveBuild>>>,
     /// Whether the persisted stat cache has been loaded into the hasher.
     stats_loaded: std::sync::Once,
+    /// Set by `cancel_all`: no new build starts.
+    shutting_down: AtomicBool,
 }
 
 #[derive(Default)]
@@ -100,7 +102,10 @@ struct ActiveBuild {
 struct RunResult {
     key: String,
     components: KeyComponents,
-    log_path: std::path::PathBuf,
+    /// The outputs and the log, snapshotted into the artifact store's temporary folder before
+    /// the target was reported done (so a dependent changing them cannot taint the entry).
+    outputs: Vec<(String, crate::cas::Staged, bool)>,
+    log: crate::cas::Staged,
     duration_ms: u64,
 }
 
@@ -124,6 +129,7 @@ impl Orchestrator {
             events,
             active: Mutex::new(HashMap::new()),
             stats_loaded: std::sync::Once::new(),
+            shutting_down: AtomicBool::new(false),
         }
     }
 
@@ -139,17 +145,31 @@ impl Orchestrator {
         let id = format!("{:012x}-{}", now_ms(), &random_token()?[..8]);
         self.store.build_insert(&id, targets, &graph.order)?;
         let active = Arc::new(ActiveBuild::default());
-        lock(&self.active).insert(id.clone(), Arc::clone(&active));
+        {
+            let mut builds = lock(&self.active);
+            if self.shutting_down.load(Ordering::SeqCst) {
+                drop(builds);
+                let _ = self.store.build_finish(&id, "cancelled");
+                return Err(Error::invalid_state(
+                    "the daemon is shutting down; no new builds",
+                ));
+            }
+            builds.insert(id.clone(), Arc::clone(&active));
+        }
         self.events.publish(Event::BuildStarted {
             build_id: id.clone(),
             targets: graph.order.clone(),
         });
         let this = Arc::clone(self);
         let build_id = id.clone();
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("buildnet-build".into())
-            .spawn(move || this.run_build(&build_id, &config, &graph, &options, &active))
-            .map_err(|e| Error::io("starting a build thread", e))?;
+            .spawn(move || this.run_build(&build_id, &config, &graph, &options, &active));
+        if let Err(e) = spawned {
+            lock(&self.active).remove(&id);
+            let _ = self.store.build_finish(&id, "failed");
+            return Err(Error::io("starting a build thread", e));
+        }
         Ok(id)
     }
 
@@ -209,10 +229,14 @@ impl Orchestrator {
 
     /// Cancels every running build and waits for them to finish.
     pub fn cancel_all(&self) {
-        let running: Vec<(String, Arc<ActiveBuild>)> = lock(&self.active)
-            .iter()
-            .map(|(k, v)| (k.clone(), Arc::clone(v)))
-            .collect();
+        let running: Vec<(String, Arc<ActiveBuild>)> = {
+            let builds = lock(&self.active);
+            self.shutting_down.store(true, Ordering::SeqCst);
+            builds
+                .iter()
+                .map(|(k, v)| (k.clone(), Arc::clone(v)))
+                .collect()
+        };
         for (_, active) in &running {
             active.cancelled.store(true, Ordering::SeqCst);
             active.stop.store(true, Ordering::SeqCst);
@@ -244,7 +268,16 @@ impl Orchestrator {
             }
         };
         self.save_stats();
-        if let Err(err) = self.store.build_finish(id, status) {
+        let mut recorded = self.store.build_finish(id, status);
+        for _ in 0..5 {
+            match &recorded {
+                Err(err) if err.code() == ErrorCode::Busy => {
+                    recorded = self.store.build_finish(id, status);
+                }
+                _ => break,
+            }
+        }
+        if let Err(err) = recorded {
             tracing::error!(build = id, %err, "could not record the end of a build");
         }
         self.events.publish(Event::BuildFinished {
@@ -305,7 +338,7 @@ impl Orchestrator {
                             let mut run = TargetRun::pending(name);
                             run.status = "skipped".into();
                             run.error = Some(format!("dependency {dep} did not succeed"));
-                            self.store.target_run_update(id, &run)?;
+                            self.record_run(id, &run);
                             self.publish_finished(id, &run);
                             states.insert(name.as_str(), State::Failed);
                             changed = true;
@@ -341,17 +374,30 @@ impl Orchestrator {
                         running += 1;
                         let tx = tx.clone();
                         scope.spawn(move || {
-                            self.run_target(
-                                id,
-                                config,
-                                &target,
-                                dep_keys,
-                                options,
-                                active,
-                                |outcome| {
-                                    let _ = tx.send((target.name.clone(), outcome));
-                                },
-                            );
+                            let name = target.name.clone();
+                            let reported = std::cell::Cell::new(false);
+                            let ran =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    self.run_target(
+                                        id,
+                                        config,
+                                        &target,
+                                        dep_keys,
+                                        options,
+                                        active,
+                                        |outcome| {
+                                            reported.set(true);
+                                            let _ = tx.send((name.clone(), outcome));
+                                        },
+                                    )
+                                }));
+                            if ran.is_err() && !reported.get() {
+                                // A bug, not the command: the target fails, the build goes on.
+                                let mut run = TargetRun::pending(&name);
+                                run.status = "failed".into();
+                                run.error = Some("internal error while running this target".into());
+                                let _ = tx.send((name, TargetOutcome { run, key: None }));
+                            }
                         });
                     }
                 }
@@ -392,7 +438,7 @@ impl Orchestrator {
                     "skipped"
                 }
                 .into();
-                self.store.target_run_update(id, &run)?;
+                self.record_run(id, &run);
             }
         }
         Ok(if active.cancelled.load(Ordering::SeqCst) {
@@ -402,6 +448,13 @@ impl Orchestrator {
         } else {
             "succeeded"
         })
+    }
+
+    /// Records a target run; a failure to record is logged, never stops the build.
+    fn record_run(&self, build_id: &str, run: &TargetRun) {
+        if let Err(err) = self.store.target_run_update(build_id, run) {
+            tracing::error!(build = build_id, target = %run.target, %err, "could not record a target run");
+        }
     }
 
     /// Loads the stat cache persisted by earlier processes, once per process.
@@ -475,7 +528,7 @@ impl Orchestrator {
             run,
         });
         if let Some(result) = to_store {
-            if let Err(err) = self.store_result(config, target, result) {
+            if let Err(err) = self.store_result(target, result) {
                 tracing::warn!(target = %target.name, %err, "outputs were not cached");
             }
         }
@@ -501,7 +554,13 @@ impl Orchestrator {
                 let manifest: Manifest = serde_json::from_str(&manifest).map_err(|e| {
                     Error::internal(format!("cache entry {key} is unreadable: {e}"))
                 })?;
-                if outputs::restore(&config.root, &manifest, &self.cas, &self.hasher)? {
+                let restored = outputs::restore(&config.root, &manifest, &self.cas, &self.hasher);
+                if restored.is_err() {
+                    // Refused (a path leaving the workspace): this entry goes, the target fails
+                    // now, and the next build runs the command.
+                    self.store.cache_remove(&key)?;
+                }
+                if restored? {
                     if options.replay_logs {
                         self.replay_log(build_id, target, manifest.log.as_deref())?;
                     }
@@ -565,24 +624,22 @@ impl Orchestrator {
         if !target.cache {
             return Ok(None);
         }
+        let duration_ms = ran.elapsed().as_millis() as u64;
+        let paths = outputs::collect(&config.root, &target.cwd, &target.outputs)?;
         Ok(Some(RunResult {
             key,
             components,
-            log_path,
-            duration_ms: ran.elapsed().as_millis() as u64,
+            outputs: outputs::stage(&config.root, &paths, &self.cas)?,
+            log: self.cas.stage_file(&log_path)?,
+            duration_ms,
         }))
     }
 
     /// Stores a successful run's outputs and log under its key.
-    fn store_result(
-        &self,
-        config: &Config,
-        target: &ResolvedTarget,
-        result: RunResult,
-    ) -> Result<()> {
-        let paths = outputs::collect(&config.root, &target.cwd, &target.outputs)?;
-        let stored = outputs::store(&config.root, &paths, &self.cas)?;
-        let (log_hash, _) = self.cas.put_file(&result.log_path)?;
+    fn store_result(&self, target: &ResolvedTarget, result: RunResult) -> Result<()> {
+        let stored = outputs::commit(result.outputs, &self.cas)?;
+        let log_hash = result.log.hash.clone();
+        self.cas.commit_staged(result.log)?;
         let manifest = Manifest {
             outputs: stored,
             log: Some(log_hash),

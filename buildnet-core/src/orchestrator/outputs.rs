@@ -14,7 +14,7 @@ use globset::{GlobBuilder, GlobSetBuilder};
 use ignore::WalkBuilder;
 use serde::{Deserialize, Serialize};
 
-use crate::cas::ArtifactStore;
+use crate::cas::{ArtifactStore, Staged};
 use crate::error::{Error, Result};
 use crate::hash::TreeHasher;
 
@@ -79,8 +79,18 @@ pub fn collect(root: &Path, cwd: &Path, globs: &[String]) -> Result<Vec<String>>
             continue;
         };
         if include.is_match(rel_cwd) && !exclude.is_match(rel_cwd) {
-            let rel_root = entry.path().strip_prefix(root).unwrap_or(entry.path());
-            found.push(rel_root.to_string_lossy().replace('\\', "/"));
+            // Only what could be restored is recorded (not a path outside the workspace or
+            // through a symbolic link, e.g. a `cwd` that is a link).
+            let Ok(rel_root) = entry.path().strip_prefix(root) else {
+                tracing::warn!(path = %entry.path().display(), "output outside the workspace is not cached");
+                continue;
+            };
+            let rel_root = rel_root.to_string_lossy().replace('\\', "/");
+            if confined_path(root, &rel_root).is_err() {
+                tracing::warn!(path = %rel_root, "output behind a symbolic link is not cached");
+                continue;
+            }
+            found.push(rel_root);
         }
     }
     found.sort();
@@ -89,16 +99,39 @@ pub fn collect(root: &Path, cwd: &Path, globs: &[String]) -> Result<Vec<String>>
 
 /// Stores the files at `paths` (relative to `root`) in the artifact store.
 pub fn store(root: &Path, paths: &[String], cas: &ArtifactStore) -> Result<Vec<OutputFile>> {
+    let staged = stage(root, paths, cas)?;
+    commit(staged, cas)
+}
+
+/// Snapshots the files at `paths` into the artifact store's temporary folder (see
+/// [`ArtifactStore::stage_file`]); [`commit`] makes them blobs.
+pub fn stage(
+    root: &Path,
+    paths: &[String],
+    cas: &ArtifactStore,
+) -> Result<Vec<(String, Staged, bool)>> {
     paths
         .iter()
         .map(|path| {
             let full = root.join(path);
-            let (hash, size) = cas.put_file(&full)?;
+            let staged = cas.stage_file(&full)?;
+            Ok((path.clone(), staged, is_executable(&full)))
+        })
+        .collect()
+}
+
+/// Commits staged outputs; returns what a manifest records of them.
+pub fn commit(staged: Vec<(String, Staged, bool)>, cas: &ArtifactStore) -> Result<Vec<OutputFile>> {
+    staged
+        .into_iter()
+        .map(|(path, staged, executable)| {
+            let (hash, size) = (staged.hash.clone(), staged.size);
+            cas.commit_staged(staged)?;
             Ok(OutputFile {
-                path: path.clone(),
+                path,
                 hash,
                 size,
-                executable: is_executable(&full),
+                executable,
             })
         })
         .collect()

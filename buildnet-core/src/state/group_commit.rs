@@ -110,7 +110,9 @@ impl WriteQueue {
             // Alone: run it straight away as one autocommit statement, nothing to queue.
             queue.leading = true;
             drop(queue);
-            let output = f(&lock(&self.conn));
+            let output =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&lock(&self.conn))))
+                    .unwrap_or_else(|_| Err(Error::internal("a state write panicked")));
             self.hand_over();
             return output;
         }
@@ -188,6 +190,12 @@ fn downcast<R: 'static>(output: JobOutput) -> Result<R> {
     })
 }
 
+/// Runs a job; a panic in it becomes that job's error instead of unwinding through the queue.
+fn run_job(run: JobFn, conn: &Connection) -> JobOutput {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(conn)))
+        .unwrap_or_else(|_| Err(Error::internal("a state write panicked")))
+}
+
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
@@ -198,7 +206,7 @@ fn run_batch(conn: &Connection, batch: Vec<Job>) {
     }
     if batch.len() == 1 && batch[0].single_statement {
         let job = batch.into_iter().next().expect("one job");
-        let output = (job.run)(conn);
+        let output = run_job(job.run, conn);
         *lock(&job.slot.output) = Some(output);
         return;
     }
@@ -211,14 +219,16 @@ fn run_batch(conn: &Connection, batch: Vec<Job>) {
     }
     let shared = batch.len() > 1;
     let mut outputs = Vec::with_capacity(batch.len());
-    for job in batch {
+    let mut lost = None;
+    let mut jobs = batch.into_iter();
+    for job in jobs.by_ref() {
         if shared {
             if let Err(err) = exec(conn, "SAVEPOINT job") {
                 outputs.push((job.slot, Err(Error::from(err))));
                 continue;
             }
         }
-        let output = (job.run)(conn);
+        let output = run_job(job.run, conn);
         if shared {
             if output.is_err() {
                 let _ = exec(conn, "ROLLBACK TO job");
@@ -226,6 +236,25 @@ fn run_batch(conn: &Connection, batch: Vec<Job>) {
             let _ = exec(conn, "RELEASE job");
         }
         outputs.push((job.slot, output));
+        // SQLite rolls a whole transaction back by itself on some errors (disk full, I/O):
+        // then nothing written so far in this batch survives, and no one may be told it did.
+        if conn.is_autocommit() {
+            lost = Some(Error::new(
+                ErrorCode::Database,
+                "the state database rolled back a transaction after an error",
+            ));
+            break;
+        }
+    }
+    if let Some(err) = lost {
+        let slots = outputs
+            .into_iter()
+            .map(|(slot, _)| slot)
+            .chain(jobs.map(|j| j.slot));
+        for slot in slots {
+            *lock(&slot.output) = Some(Err(err.clone()));
+        }
+        return;
     }
     let all_failed = outputs.iter().all(|(_, o)| o.is_err());
     let end = if all_failed { "ROLLBACK" } else { "COMMIT" };

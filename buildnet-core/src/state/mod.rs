@@ -453,6 +453,33 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_write_fails_alone_and_the_queue_keeps_working() {
+        let (_dir, store) = temp_store();
+        let err = store
+            .write(true, |_| -> Result<()> { panic!("a bug in a write") })
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Internal);
+        let panicking = Job::new(false, Box::new(|_| panic!("a bug in a batched write")));
+        let fine = Job::new(
+            false,
+            Box::new(|c| {
+                c.execute(
+                    "INSERT INTO kv (key, value, updated_at) VALUES ('c', '3', 0)",
+                    [],
+                )?;
+                Ok(Box::new(()) as Box<dyn Any + Send>)
+            }),
+        );
+        let (p, f) = (panicking.handle(), fine.handle());
+        store.writer.run_batch_for_test(vec![panicking, fine]);
+        assert!(p.take_output().unwrap().is_err());
+        assert!(f.take_output().unwrap().is_ok());
+        store.kv_set("after", "ok", None).unwrap();
+        assert_eq!(store.kv_get("c").unwrap().as_deref(), Some("3"));
+        assert_eq!(store.kv_get("after").unwrap().as_deref(), Some("ok"));
+    }
+
+    #[test]
     fn random_tokens_differ() {
         let a = random_token().unwrap();
         let b = random_token().unwrap();
