@@ -319,8 +319,31 @@ impl Orchestrator {
             .map(|t| (t.as_str(), State::Pending))
             .collect();
         let mut any_failed = false;
+        // `slots` workers run targets; one more stores finished runs' outputs, so a slot is free
+        // again as soon as its command ended.
         let (tx, rx) = mpsc::channel::<(String, TargetOutcome)>();
+        let (work_tx, work_rx) = mpsc::channel::<(ResolvedTarget, BTreeMap<String, String>)>();
+        let (store_tx, store_rx) = mpsc::channel::<(ResolvedTarget, RunResult)>();
+        let work_rx = Mutex::new(work_rx);
         std::thread::scope(|scope| -> Result<()> {
+            for _ in 0..slots.min(graph.order.len()) {
+                let (tx, store_tx, work_rx) = (tx.clone(), store_tx.clone(), &work_rx);
+                scope.spawn(move || loop {
+                    let job = lock(work_rx).recv();
+                    let Ok((target, dep_keys)) = job else { return };
+                    self.run_worker_job(
+                        id, config, target, dep_keys, options, active, &tx, &store_tx,
+                    );
+                });
+            }
+            drop(store_tx);
+            scope.spawn(move || {
+                for (target, result) in store_rx {
+                    if let Err(err) = self.store_result(&target, result) {
+                        tracing::warn!(target = %target.name, %err, "outputs were not cached");
+                    }
+                }
+            });
             let mut running = 0usize;
             loop {
                 // Targets whose dependencies failed can never run.
@@ -372,33 +395,9 @@ impl Orchestrator {
                             .expect("resolved once per target");
                         states.insert(name.as_str(), State::Running);
                         running += 1;
-                        let tx = tx.clone();
-                        scope.spawn(move || {
-                            let name = target.name.clone();
-                            let reported = std::cell::Cell::new(false);
-                            let ran =
-                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    self.run_target(
-                                        id,
-                                        config,
-                                        &target,
-                                        dep_keys,
-                                        options,
-                                        active,
-                                        |outcome| {
-                                            reported.set(true);
-                                            let _ = tx.send((name.clone(), outcome));
-                                        },
-                                    )
-                                }));
-                            if ran.is_err() && !reported.get() {
-                                // A bug, not the command: the target fails, the build goes on.
-                                let mut run = TargetRun::pending(&name);
-                                run.status = "failed".into();
-                                run.error = Some("internal error while running this target".into());
-                                let _ = tx.send((name, TargetOutcome { run, key: None }));
-                            }
-                        });
+                        work_tx
+                            .send((target, dep_keys))
+                            .map_err(|_| Error::internal("the target workers are gone"))?;
                     }
                 }
                 if running == 0 {
@@ -426,6 +425,7 @@ impl Orchestrator {
                     }
                 }
             }
+            drop(work_tx);
             Ok(())
         })?;
         // Whatever never started was stopped by a cancellation or fail-fast.
@@ -448,6 +448,36 @@ impl Orchestrator {
         } else {
             "succeeded"
         })
+    }
+
+    /// One worker job: run the target, report it, hand what is left to store to the storer. A
+    /// panic (a bug, not the command) fails the target and the build goes on.
+    #[allow(clippy::too_many_arguments)]
+    fn run_worker_job(
+        &self,
+        build_id: &str,
+        config: &Config,
+        target: ResolvedTarget,
+        dep_keys: BTreeMap<String, String>,
+        options: &BuildOptions,
+        active: &ActiveBuild,
+        done: &mpsc::Sender<(String, TargetOutcome)>,
+        to_store: &mpsc::Sender<(ResolvedTarget, RunResult)>,
+    ) {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_target(build_id, config, &target, dep_keys, options, active)
+        }));
+        let (outcome, result) = ran.unwrap_or_else(|_| {
+            let mut run = TargetRun::pending(&target.name);
+            run.status = "failed".into();
+            run.error = Some("internal error while running this target".into());
+            self.record_run(build_id, &run);
+            (TargetOutcome { run, key: None }, None)
+        });
+        let _ = done.send((target.name.clone(), outcome));
+        if let Some(result) = result {
+            let _ = to_store.send((target, result));
+        }
     }
 
     /// Records a target run; a failure to record is logged, never stops the build.
@@ -485,10 +515,8 @@ impl Orchestrator {
         });
     }
 
-    /// Runs one target and reports its outcome through `report` as soon as it is known. The
-    /// outputs of a successful run are stored after that: dependents need the cache key, not
-    /// the cache entry, so they need not wait for the store. A failure to store is a warning.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs one target; returns how it ended and, for a successful cacheable run, what is left
+    /// to store (snapshotted already, so dependents may start before it is stored).
     fn run_target(
         &self,
         build_id: &str,
@@ -497,8 +525,7 @@ impl Orchestrator {
         dep_keys: BTreeMap<String, String>,
         options: &BuildOptions,
         active: &ActiveBuild,
-        report: impl FnOnce(TargetOutcome),
-    ) {
+    ) -> (TargetOutcome, Option<RunResult>) {
         let started = Instant::now();
         let mut run = TargetRun::pending(&target.name);
         run.status = "running".into();
@@ -519,19 +546,13 @@ impl Orchestrator {
         };
         run.finished_at = Some(now_ms());
         run.duration_ms = Some(started.elapsed().as_millis() as i64);
-        if let Err(err) = self.store.target_run_update(build_id, &run) {
-            tracing::error!(%err, "could not record a target run");
-        }
+        self.record_run(build_id, &run);
         self.publish_finished(build_id, &run);
-        report(TargetOutcome {
+        let outcome = TargetOutcome {
             key: run.cache_key.clone(),
             run,
-        });
-        if let Some(result) = to_store {
-            if let Err(err) = self.store_result(target, result) {
-                tracing::warn!(target = %target.name, %err, "outputs were not cached");
-            }
-        }
+        };
+        (outcome, to_store)
     }
 
     /// Computes the key, restores a hit or runs the command; fills in `run`.
