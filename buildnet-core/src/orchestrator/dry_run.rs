@@ -1,0 +1,76 @@
+//! Dry runs: which targets would be cache hits, and for each miss, what changed since the
+//! target's last cached run.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{BuildOptions, KeyComponents, Orchestrator, ResolvedTarget, TargetGraph};
+use crate::config::Config;
+use crate::error::Result;
+
+/// One target of a dry run: would it be a hit, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DryRunEntry {
+    pub target: String,
+    pub cache_key: String,
+    pub hit: bool,
+    /// For a miss: what changed since the target's last cached run.
+    pub reasons: Vec<String>,
+}
+
+impl Orchestrator {
+    /// Which targets would be cache hits, and for each miss, what changed.
+    pub fn dry_run(
+        &self,
+        config: &Config,
+        targets: &[String],
+        options: &BuildOptions,
+    ) -> Result<Vec<DryRunEntry>> {
+        let graph = TargetGraph::resolve(config, targets)?;
+        self.load_stats();
+        let mut keys: BTreeMap<String, String> = BTreeMap::new();
+        let mut entries = Vec::new();
+        for target in ResolvedTarget::resolve_all(config, &graph.order) {
+            let name = &target.name;
+            let dep_keys = graph.deps[name]
+                .iter()
+                .map(|d| (d.clone(), keys[d].clone()))
+                .collect();
+            let (components, key) = self.cache_key(config, &target, dep_keys)?;
+            let stored = self.store.cache_entry(&key)?.is_some();
+            let hit = target.cache && !options.force && stored;
+            let reasons = if hit {
+                Vec::new()
+            } else if !target.cache {
+                vec!["caching is off for this target (cache: false)".into()]
+            } else if options.force {
+                vec!["--force ignores the cache".into()]
+            } else {
+                match self.store.last_cached_components(name)? {
+                    None => vec!["never built with caching before".into()],
+                    Some((last_key, _)) if last_key == key => {
+                        vec!["the cached outputs are no longer in the store".into()]
+                    }
+                    Some((_, json)) => {
+                        let before: KeyComponents = serde_json::from_str(&json).unwrap_or_default();
+                        let why = components.explain_changes(&before);
+                        if why.is_empty() {
+                            vec!["the cache key changed".into()]
+                        } else {
+                            why
+                        }
+                    }
+                }
+            };
+            keys.insert(name.clone(), key.clone());
+            entries.push(DryRunEntry {
+                target: name.clone(),
+                cache_key: key,
+                hit,
+                reasons,
+            });
+        }
+        Ok(entries)
+    }
+}

@@ -1,0 +1,233 @@
+//! Running one target: its cache key, a hit restored, or its command run and its outputs kept.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::{
+    log_path, outputs, ActiveBuild, BuildOptions, KeyComponents, Manifest, Orchestrator,
+    ResolvedTarget, RunResult, TargetOutcome,
+};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::process::{self, Outcome, RunSpec};
+use crate::state::{now_ms, TargetRun};
+
+impl Orchestrator {
+    /// Runs one target; returns how it ended and, for a successful cacheable run, what is left
+    /// to store (snapshotted already, so dependents may start before it is stored).
+    pub(super) fn run_target(
+        &self,
+        build_id: &str,
+        config: &Config,
+        target: &ResolvedTarget,
+        dep_keys: BTreeMap<String, String>,
+        options: &BuildOptions,
+        active: &ActiveBuild,
+    ) -> (TargetOutcome, Option<RunResult>) {
+        let started = Instant::now();
+        let mut run = TargetRun::pending(&target.name);
+        run.status = "running".into();
+        run.started_at = Some(now_ms());
+        self.events.publish(Event::TargetStarted {
+            build_id: build_id.to_owned(),
+            target: target.name.clone(),
+        });
+        let to_store = match self.execute(
+            build_id, config, target, dep_keys, options, active, &mut run,
+        ) {
+            Ok(to_store) => to_store,
+            Err(err) => {
+                run.status = "failed".into();
+                run.error = Some(err.message().to_owned());
+                None
+            }
+        };
+        run.finished_at = Some(now_ms());
+        run.duration_ms = Some(started.elapsed().as_millis() as i64);
+        self.record_run(build_id, &run);
+        self.publish_finished(build_id, &run);
+        let outcome = TargetOutcome {
+            key: run.cache_key.clone(),
+            run,
+        };
+        (outcome, to_store)
+    }
+
+    /// Computes the key, restores a hit or runs the command; fills in `run`.
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &self,
+        build_id: &str,
+        config: &Config,
+        target: &ResolvedTarget,
+        dep_keys: BTreeMap<String, String>,
+        options: &BuildOptions,
+        active: &ActiveBuild,
+        run: &mut TargetRun,
+    ) -> Result<Option<RunResult>> {
+        let (components, key) = self.cache_key(config, target, dep_keys)?;
+        run.cache_key = Some(key.clone());
+        let log_path = log_path(&config.state_dir, build_id, &target.name);
+        if target.cache && !options.force {
+            if let Some(manifest) = self.store.cache_entry(&key)? {
+                let manifest: Manifest = serde_json::from_str(&manifest).map_err(|e| {
+                    Error::internal(format!("cache entry {key} is unreadable: {e}"))
+                })?;
+                let restored = outputs::restore(&config.root, &manifest, &self.cas, &self.hasher);
+                if restored.is_err() {
+                    // Refused (a path leaving the workspace): this entry goes, the target fails
+                    // now, and the next build runs the command.
+                    self.store.cache_remove(&key)?;
+                }
+                if restored? {
+                    if options.replay_logs {
+                        self.replay_log(build_id, target, manifest.log.as_deref())?;
+                    }
+                    self.events.publish(Event::CacheHit {
+                        build_id: build_id.to_owned(),
+                        target: target.name.clone(),
+                        saved_ms: manifest.duration_ms,
+                    });
+                    run.status = "succeeded".into();
+                    run.cached = true;
+                    return Ok(None);
+                }
+                self.store.cache_remove(&key)?;
+            }
+        }
+        // Recorded as running only when a command really runs; a hit goes straight to its end.
+        let _ = self.store.target_run_update(build_id, run);
+        let spec = RunSpec {
+            command: &target.command,
+            cwd: &target.cwd,
+            env: vec![("PATH".into(), target.path_env(&config.root))],
+            timeout: target.timeout,
+            log_path: &log_path,
+        };
+        let ran = Instant::now();
+        let outcome = process::run(&spec, &active.stop, |stream, line| {
+            self.events.publish(Event::TargetLog {
+                build_id: build_id.to_owned(),
+                target: target.name.clone(),
+                stream,
+                line: line.to_owned(),
+            })
+        })?;
+        run.exit_code = outcome.exit_code();
+        match outcome {
+            Outcome::Exited(0) => {}
+            Outcome::Exited(code) => {
+                run.status = "failed".into();
+                run.error = Some(format!("`{}` exited with code {code}", target.command));
+                return Ok(None);
+            }
+            Outcome::Signaled(sig) => {
+                run.status = "failed".into();
+                run.error = Some(format!("`{}` was killed by signal {sig}", target.command));
+                return Ok(None);
+            }
+            Outcome::TimedOut => {
+                run.status = "failed".into();
+                run.error = Some(format!(
+                    "timed out after {} ms",
+                    target.timeout.unwrap_or_default().as_millis()
+                ));
+                return Ok(None);
+            }
+            Outcome::Cancelled => {
+                run.status = "cancelled".into();
+                return Ok(None);
+            }
+        }
+        run.status = "succeeded".into();
+        if !target.cache {
+            return Ok(None);
+        }
+        let duration_ms = ran.elapsed().as_millis() as u64;
+        let paths = outputs::collect(&config.root, &target.cwd, &target.outputs)?;
+        Ok(Some(RunResult {
+            key,
+            components,
+            outputs: outputs::stage(&config.root, &paths, &self.cas)?,
+            log: self.cas.stage_file(&log_path)?,
+            duration_ms,
+        }))
+    }
+
+    /// Stores a successful run's outputs and log under its key.
+    pub(super) fn store_result(&self, target: &ResolvedTarget, result: RunResult) -> Result<()> {
+        let stored = outputs::commit(result.outputs, &self.cas)?;
+        let log_hash = result.log.hash.clone();
+        self.cas.commit_staged(result.log)?;
+        let manifest = Manifest {
+            outputs: stored,
+            log: Some(log_hash),
+            duration_ms: result.duration_ms,
+        };
+        let encode = |e: serde_json::Error| Error::internal(format!("encoding a cache entry: {e}"));
+        let manifest = serde_json::to_string(&manifest).map_err(encode)?;
+        let components = serde_json::to_string(&result.components).map_err(encode)?;
+        self.store
+            .cache_put(&result.key, &target.name, &manifest, &components)
+    }
+
+    /// The key of `target` and what it was made of.
+    pub(super) fn cache_key(
+        &self,
+        config: &Config,
+        target: &ResolvedTarget,
+        dep_keys: BTreeMap<String, String>,
+    ) -> Result<(KeyComponents, String)> {
+        if !target.cwd.is_dir() {
+            return Err(Error::not_found(format!(
+                "target {}: working directory {} does not exist",
+                target.name,
+                target.cwd.display()
+            )));
+        }
+        let tree = self.hasher.hash_tree_within(
+            &config.root,
+            &target.cwd,
+            &target.input_globs(),
+            std::slice::from_ref(&config.state_dir),
+        )?;
+        let prefix = if target.cwd_rel == "." || target.cwd_rel.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", target.cwd_rel.trim_end_matches('/'))
+        };
+        let files = tree
+            .files
+            .into_iter()
+            .map(|f| (format!("{prefix}{}", f.path), f.hash))
+            .collect();
+        Ok(KeyComponents::gather(
+            target,
+            |n| std::env::var(n).ok(),
+            files,
+            dep_keys,
+        ))
+    }
+
+    /// Publishes a cached run's log as if it ran. The log stays in the artifact store (the
+    /// manifest names it); no file is written for a hit.
+    fn replay_log(&self, build_id: &str, target: &ResolvedTarget, log: Option<&str>) -> Result<()> {
+        let Some(hash) = log else { return Ok(()) };
+        if !self.events.has_subscribers() {
+            return Ok(());
+        }
+        let Some(data) = self.cas.get(hash)? else {
+            return Ok(());
+        };
+        for line in String::from_utf8_lossy(&data).lines() {
+            self.events.publish(Event::TargetLog {
+                build_id: build_id.to_owned(),
+                target: target.name.clone(),
+                stream: process::Stream::Stdout,
+                line: line.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
