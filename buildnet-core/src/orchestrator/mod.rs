@@ -101,6 +101,14 @@ struct RunResult {
     duration_ms: u64,
 }
 
+/// What every step of one build needs.
+pub(super) struct BuildCtx<'a> {
+    id: &'a str,
+    config: &'a Config,
+    options: &'a BuildOptions,
+    active: &'a ActiveBuild,
+}
+
 /// How one target ended.
 struct TargetOutcome {
     run: TargetRun,
@@ -156,7 +164,15 @@ impl Orchestrator {
         let build_id = id.clone();
         let spawned = std::thread::Builder::new()
             .name("buildnet-build".into())
-            .spawn(move || this.run_build(&build_id, &config, &graph, &options, &active));
+            .spawn(move || {
+                let ctx = BuildCtx {
+                    id: &build_id,
+                    config: &config,
+                    options: &options,
+                    active: &active,
+                };
+                this.run_build(&ctx, &graph)
+            });
         if let Err(e) = spawned {
             lock(&self.active).remove(&id);
             let _ = self.store.build_finish(&id, "failed");
@@ -243,54 +259,40 @@ impl Orchestrator {
         lock(&self.active).contains_key(id)
     }
 
-    fn run_build(
-        &self,
-        id: &str,
-        config: &Config,
-        graph: &TargetGraph,
-        options: &BuildOptions,
-        active: &ActiveBuild,
-    ) {
+    fn run_build(&self, ctx: &BuildCtx<'_>, graph: &TargetGraph) {
         let started = Instant::now();
-        let status = match self.schedule(id, config, graph, options, active) {
+        let status = match self.schedule(ctx, graph) {
             Ok(status) => status,
             Err(err) => {
-                tracing::error!(build = id, %err, "build failed to run");
+                tracing::error!(build = ctx.id, %err, "build failed to run");
                 "failed"
             }
         };
         self.save_stats();
-        let mut recorded = self.store.build_finish(id, status);
+        let mut recorded = self.store.build_finish(ctx.id, status);
         for _ in 0..5 {
             match &recorded {
                 Err(err) if err.code() == ErrorCode::Busy => {
-                    recorded = self.store.build_finish(id, status);
+                    recorded = self.store.build_finish(ctx.id, status);
                 }
                 _ => break,
             }
         }
         if let Err(err) = recorded {
-            tracing::error!(build = id, %err, "could not record the end of a build");
+            tracing::error!(build = ctx.id, %err, "could not record the end of a build");
         }
         self.events.publish(Event::BuildFinished {
-            build_id: id.to_owned(),
+            build_id: ctx.id.to_owned(),
             status: status.to_owned(),
             duration_ms: started.elapsed().as_millis() as u64,
         });
-        *lock(&active.finished) = true;
-        active.done.notify_all();
-        lock(&self.active).remove(id);
+        *lock(&ctx.active.finished) = true;
+        ctx.active.done.notify_all();
+        lock(&self.active).remove(ctx.id);
     }
 
     /// Runs the graph; returns the build's final status.
-    fn schedule(
-        &self,
-        id: &str,
-        config: &Config,
-        graph: &TargetGraph,
-        options: &BuildOptions,
-        active: &ActiveBuild,
-    ) -> Result<&'static str> {
+    fn schedule(&self, ctx: &BuildCtx<'_>, graph: &TargetGraph) -> Result<&'static str> {
         #[derive(Clone, PartialEq)]
         enum State {
             Pending,
@@ -299,9 +301,13 @@ impl Orchestrator {
             Failed,
         }
         self.load_stats();
-        let slots = options.concurrency.unwrap_or(config.concurrency).max(1);
+        let slots = ctx
+            .options
+            .concurrency
+            .unwrap_or(ctx.config.concurrency)
+            .max(1);
         let mut resolved: HashMap<String, ResolvedTarget> =
-            ResolvedTarget::resolve_all(config, &graph.order)
+            ResolvedTarget::resolve_all(ctx.config, &graph.order)
                 .into_iter()
                 .map(|t| (t.name.clone(), t))
                 .collect();
@@ -323,9 +329,7 @@ impl Orchestrator {
                 scope.spawn(move || loop {
                     let job = lock(work_rx).recv();
                     let Ok((target, dep_keys)) = job else { return };
-                    self.run_worker_job(
-                        id, config, target, dep_keys, options, active, &tx, &store_tx,
-                    );
+                    self.run_worker_job(ctx, target, dep_keys, &tx, &store_tx);
                 });
             }
             drop(store_tx);
@@ -353,14 +357,14 @@ impl Orchestrator {
                             let mut run = TargetRun::pending(name);
                             run.status = "skipped".into();
                             run.error = Some(format!("dependency {dep} did not succeed"));
-                            self.record_run(id, &run);
-                            self.publish_finished(id, &run);
+                            self.record_run(ctx.id, &run);
+                            self.publish_finished(ctx.id, &run);
                             states.insert(name.as_str(), State::Failed);
                             changed = true;
                         }
                     }
                 }
-                let stopping = active.stop.load(Ordering::SeqCst);
+                let stopping = ctx.active.stop.load(Ordering::SeqCst);
                 if !stopping {
                     for name in &graph.order {
                         if running >= slots {
@@ -412,8 +416,8 @@ impl Orchestrator {
                 } else {
                     any_failed = true;
                     states.insert(name.as_str(), State::Failed);
-                    if options.fail_fast {
-                        active.stop.store(true, Ordering::SeqCst);
+                    if ctx.options.fail_fast {
+                        ctx.active.stop.store(true, Ordering::SeqCst);
                     }
                 }
             }
@@ -424,16 +428,16 @@ impl Orchestrator {
         for (name, state) in &states {
             if *state == State::Pending {
                 let mut run = TargetRun::pending(name);
-                run.status = if active.cancelled.load(Ordering::SeqCst) {
+                run.status = if ctx.active.cancelled.load(Ordering::SeqCst) {
                     "cancelled"
                 } else {
                     "skipped"
                 }
                 .into();
-                self.record_run(id, &run);
+                self.record_run(ctx.id, &run);
             }
         }
-        Ok(if active.cancelled.load(Ordering::SeqCst) {
+        Ok(if ctx.active.cancelled.load(Ordering::SeqCst) {
             "cancelled"
         } else if any_failed {
             "failed"
@@ -444,26 +448,22 @@ impl Orchestrator {
 
     /// One worker job: run the target, report it, hand what is left to store to the storer. A
     /// panic (a bug, not the command) fails the target and the build goes on.
-    #[allow(clippy::too_many_arguments)]
     fn run_worker_job(
         &self,
-        build_id: &str,
-        config: &Config,
+        ctx: &BuildCtx<'_>,
         target: ResolvedTarget,
         dep_keys: BTreeMap<String, String>,
-        options: &BuildOptions,
-        active: &ActiveBuild,
         done: &mpsc::Sender<(String, TargetOutcome)>,
         to_store: &mpsc::Sender<(ResolvedTarget, RunResult)>,
     ) {
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.run_target(build_id, config, &target, dep_keys, options, active)
+            self.run_target(ctx, &target, dep_keys)
         }));
         let (outcome, result) = ran.unwrap_or_else(|_| {
             let mut run = TargetRun::pending(&target.name);
             run.status = "failed".into();
             run.error = Some("internal error while running this target".into());
-            self.record_run(build_id, &run);
+            self.record_run(ctx.id, &run);
             (TargetOutcome { run, key: None }, None)
         });
         let _ = done.send((target.name.clone(), outcome));

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::{
-    log_path, outputs, ActiveBuild, BuildOptions, KeyComponents, Manifest, Orchestrator,
-    ResolvedTarget, RunResult, TargetOutcome,
+    log_path, outputs, BuildCtx, KeyComponents, Manifest, Orchestrator, ResolvedTarget, RunResult,
+    TargetOutcome,
 };
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -18,24 +18,19 @@ impl Orchestrator {
     /// to store (snapshotted already, so dependents may start before it is stored).
     pub(super) fn run_target(
         &self,
-        build_id: &str,
-        config: &Config,
+        ctx: &BuildCtx<'_>,
         target: &ResolvedTarget,
         dep_keys: BTreeMap<String, String>,
-        options: &BuildOptions,
-        active: &ActiveBuild,
     ) -> (TargetOutcome, Option<RunResult>) {
         let started = Instant::now();
         let mut run = TargetRun::pending(&target.name);
         run.status = "running".into();
         run.started_at = Some(now_ms());
         self.events.publish(Event::TargetStarted {
-            build_id: build_id.to_owned(),
+            build_id: ctx.id.to_owned(),
             target: target.name.clone(),
         });
-        let to_store = match self.execute(
-            build_id, config, target, dep_keys, options, active, &mut run,
-        ) {
+        let to_store = match self.execute(ctx, target, dep_keys, &mut run) {
             Ok(to_store) => to_store,
             Err(err) => {
                 run.status = "failed".into();
@@ -45,8 +40,8 @@ impl Orchestrator {
         };
         run.finished_at = Some(now_ms());
         run.duration_ms = Some(started.elapsed().as_millis() as i64);
-        self.record_run(build_id, &run);
-        self.publish_finished(build_id, &run);
+        self.record_run(ctx.id, &run);
+        self.publish_finished(ctx.id, &run);
         let outcome = TargetOutcome {
             key: run.cache_key.clone(),
             run,
@@ -55,37 +50,34 @@ impl Orchestrator {
     }
 
     /// Computes the key, restores a hit or runs the command; fills in `run`.
-    #[allow(clippy::too_many_arguments)]
     fn execute(
         &self,
-        build_id: &str,
-        config: &Config,
+        ctx: &BuildCtx<'_>,
         target: &ResolvedTarget,
         dep_keys: BTreeMap<String, String>,
-        options: &BuildOptions,
-        active: &ActiveBuild,
         run: &mut TargetRun,
     ) -> Result<Option<RunResult>> {
-        let (components, key) = self.cache_key(config, target, dep_keys)?;
+        let (components, key) = self.cache_key(ctx.config, target, dep_keys)?;
         run.cache_key = Some(key.clone());
-        let log_path = log_path(&config.state_dir, build_id, &target.name);
-        if target.cache && !options.force {
+        let log_path = log_path(&ctx.config.state_dir, ctx.id, &target.name);
+        if target.cache && !ctx.options.force {
             if let Some(manifest) = self.store.cache_entry(&key)? {
                 let manifest: Manifest = serde_json::from_str(&manifest).map_err(|e| {
                     Error::internal(format!("cache entry {key} is unreadable: {e}"))
                 })?;
-                let restored = outputs::restore(&config.root, &manifest, &self.cas, &self.hasher);
+                let restored =
+                    outputs::restore(&ctx.config.root, &manifest, &self.cas, &self.hasher);
                 if restored.is_err() {
                     // Refused (a path leaving the workspace): this entry goes, the target fails
                     // now, and the next build runs the command.
                     self.store.cache_remove(&key)?;
                 }
                 if restored? {
-                    if options.replay_logs {
-                        self.replay_log(build_id, target, manifest.log.as_deref())?;
+                    if ctx.options.replay_logs {
+                        self.replay_log(ctx.id, target, manifest.log.as_deref())?;
                     }
                     self.events.publish(Event::CacheHit {
-                        build_id: build_id.to_owned(),
+                        build_id: ctx.id.to_owned(),
                         target: target.name.clone(),
                         saved_ms: manifest.duration_ms,
                     });
@@ -97,18 +89,18 @@ impl Orchestrator {
             }
         }
         // Recorded as running only when a command really runs; a hit goes straight to its end.
-        let _ = self.store.target_run_update(build_id, run);
+        let _ = self.store.target_run_update(ctx.id, run);
         let spec = RunSpec {
             command: &target.command,
             cwd: &target.cwd,
-            env: vec![("PATH".into(), target.path_env(&config.root))],
+            env: vec![("PATH".into(), target.path_env(&ctx.config.root))],
             timeout: target.timeout,
             log_path: &log_path,
         };
         let ran = Instant::now();
-        let outcome = process::run(&spec, &active.stop, |stream, line| {
+        let outcome = process::run(&spec, &ctx.active.stop, |stream, line| {
             self.events.publish(Event::TargetLog {
-                build_id: build_id.to_owned(),
+                build_id: ctx.id.to_owned(),
                 target: target.name.clone(),
                 stream,
                 line: line.to_owned(),
@@ -145,11 +137,11 @@ impl Orchestrator {
             return Ok(None);
         }
         let duration_ms = ran.elapsed().as_millis() as u64;
-        let paths = outputs::collect(&config.root, &target.cwd, &target.outputs)?;
+        let paths = outputs::collect(&ctx.config.root, &target.cwd, &target.outputs)?;
         Ok(Some(RunResult {
             key,
             components,
-            outputs: outputs::stage(&config.root, &paths, &self.cas)?,
+            outputs: outputs::stage(&ctx.config.root, &paths, &self.cas)?,
             log: self.cas.stage_file(&log_path)?,
             duration_ms,
         }))
