@@ -269,6 +269,7 @@ impl Orchestrator {
             }
         };
         self.save_stats();
+        prune_logs(&ctx.config.state_dir.join("logs"), KEEP_BUILD_LOGS);
         let mut recorded = self.store.build_finish(ctx.id, status);
         for _ in 0..5 {
             match &recorded {
@@ -508,6 +509,30 @@ impl Orchestrator {
     }
 }
 
+/// Logs of this many most recent builds are kept on disk.
+const KEEP_BUILD_LOGS: usize = 100;
+
+/// Removes the log folders of all but the `keep` newest builds (build ids sort by start time).
+fn prune_logs(logs: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(logs) else {
+        return;
+    };
+    let mut builds: Vec<std::path::PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    if builds.len() <= keep {
+        return;
+    }
+    builds.sort();
+    for old in &builds[..builds.len() - keep] {
+        if let Err(err) = std::fs::remove_dir_all(old) {
+            tracing::warn!(path = %old.display(), %err, "could not remove an old build log");
+        }
+    }
+}
+
 /// Where the log of `target` in build `build_id` is kept: `state_dir/logs/BUILD/TARGET.log`
 /// (the target name with anything but letters, digits and `._-` replaced by `_`).
 pub fn log_path(state_dir: &Path, build_id: &str, target: &str) -> std::path::PathBuf {
@@ -525,4 +550,29 @@ pub fn log_path(state_dir: &Path, build_id: &str, target: &str) -> std::path::Pa
         .join("logs")
         .join(build_id)
         .join(format!("{name}.log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_newest_build_logs_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        for i in 0..12u64 {
+            let build = logs.join(format!("{:012x}-abcdef01", 1_000 + i));
+            std::fs::create_dir_all(&build).unwrap();
+            std::fs::write(build.join("t.log"), "x").unwrap();
+        }
+        prune_logs(&logs, 10);
+        let mut left: Vec<String> = std::fs::read_dir(&logs)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left.len(), 10);
+        assert_eq!(left[0], format!("{:012x}-abcdef01", 1_002));
+        prune_logs(&dir.path().join("missing"), 10);
+    }
 }
