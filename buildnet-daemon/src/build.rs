@@ -11,6 +11,8 @@ use buildnet_core::orchestrator::BuildOptions;
 use buildnet_core::state::BuildRecord;
 use buildnet_core::{Daemon, Error, ErrorCode, Result};
 
+use crate::OutputLogs;
+
 /// Unknown targets and cycles are usage errors of the command line: exit 2.
 fn usage_error(err: Error) -> Error {
     match err.code() {
@@ -27,6 +29,7 @@ pub fn build(
     options: BuildOptions,
     dry_run: bool,
     json: bool,
+    logs: OutputLogs,
 ) -> Result<ExitCode> {
     let daemon = Daemon::open_path(config)?;
     if dry_run {
@@ -40,6 +43,8 @@ pub fn build(
     cancel_on_signal(&daemon, &id)?;
     let mut out = std::io::stdout().lock();
     let mut progress = Progress::new(!json && std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    // With replay off, log events only come from commands that ran.
+    progress.stream_logs = matches!(logs, OutputLogs::Full | OutputLogs::NewOnly);
     loop {
         let next = if progress.tty {
             // Wake up now and then to move the elapsed times along.
@@ -87,7 +92,9 @@ pub fn build(
         let line = serde_json::to_string(&record).map_err(|e| Error::internal(e.to_string()))?;
         let _ = writeln!(out, "{line}");
     } else {
-        print_failed_logs(&mut out, &daemon, &record);
+        if logs == OutputLogs::ErrorsOnly {
+            print_failed_logs(&mut out, &daemon, &record);
+        }
         let _ = writeln!(
             out,
             "{}",
@@ -132,6 +139,8 @@ const TICK: std::time::Duration = std::time::Duration::from_millis(100);
 /// plain lines, one when a target starts and one when it ends.
 struct Progress {
     tty: bool,
+    /// Print every target's output lines as they come (`target: line`).
+    stream_logs: bool,
     running: Vec<(String, Instant)>,
     /// Live lines currently drawn below the permanent output.
     drawn: usize,
@@ -141,6 +150,7 @@ impl Progress {
     fn new(tty: bool) -> Progress {
         Progress {
             tty,
+            stream_logs: false,
             running: Vec::new(),
             drawn: 0,
         }
@@ -148,6 +158,14 @@ impl Progress {
 
     fn show(&mut self, out: &mut impl Write, event: &Event) {
         match event {
+            Event::TargetLog { target, line, .. } if self.stream_logs => {
+                let line = format!("{target}: {line}");
+                if self.tty {
+                    self.redraw(out, Some(&line));
+                } else {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
             Event::TargetStarted { target, .. } => {
                 self.running.push((target.clone(), Instant::now()));
                 if self.tty {

@@ -66,6 +66,19 @@ struct BuildArgs {
     /// Print JSON lines (events, then the build record) instead of text
     #[arg(long)]
     json: bool,
+    /// Which targets' output to show: every target's (cache hits replayed), only targets that
+    /// ran, only failed ones, or none
+    #[arg(long, value_enum, default_value_t = OutputLogs::ErrorsOnly)]
+    output_logs: OutputLogs,
+}
+
+/// `--output-logs`, with Turborepo's names.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputLogs {
+    Full,
+    NewOnly,
+    ErrorsOnly,
+    None,
 }
 
 #[derive(Args)]
@@ -186,11 +199,12 @@ fn main() -> ExitCode {
                 force: args.force,
                 concurrency: args.concurrency.map(|n| n as usize),
                 fail_fast: args.fail_fast,
-                // Text output shows no logs of cached targets; JSON consumers get them all.
-                replay_logs: args.json,
+                // Cached logs are replayed only for those who will show them.
+                replay_logs: args.json || args.output_logs == OutputLogs::Full,
             },
             args.dry_run,
             args.json,
+            args.output_logs,
         ),
         Command::Graph(args) => build::graph(config, &args.targets, args.json),
         Command::Builds(args) => build::builds(config, args.limit, args.json),

@@ -501,3 +501,34 @@ targets:
         "a's entry holds what a produced"
     );
 }
+
+#[test]
+fn output_logs_chooses_whose_output_is_shown() {
+    let ws = Workspace::new(
+        "targets:\n  talk:\n    command: echo said by talk\n  quiet:\n    command: echo said by quiet\n    cache: false\n",
+        &[],
+    );
+    let o = ws.build(&["--output-logs", "full"], &[]);
+    assert!(stdout(&o).contains("talk: said by talk"), "{}", stdout(&o));
+    let o = ws.build(&["--output-logs", "full"], &[]);
+    assert!(
+        stdout(&o).contains("talk: said by talk"),
+        "a hit is replayed: {}",
+        stdout(&o)
+    );
+    let o = ws.build(&["--output-logs", "new-only"], &[]);
+    assert!(!stdout(&o).contains("talk: said by talk"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("quiet: said by quiet"),
+        "{}",
+        stdout(&o)
+    );
+    let o = ws.build(&[], &[]);
+    assert!(
+        !stdout(&o).contains("said by"),
+        "errors-only is the default: {}",
+        stdout(&o)
+    );
+    let o = ws.build(&["--output-logs", "loud"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+}
