@@ -23,10 +23,22 @@ use crate::state::{random_token, Store};
 /// A file copied into the store's temporary folder, not yet a blob.
 #[derive(Debug)]
 pub struct Staged {
-    tmp: PathBuf,
+    /// The temporary file; taken when it becomes a blob, removed if dropped before.
+    tmp: Option<PathBuf>,
     pub hash: String,
     pub size: u64,
 }
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// A temporary file this old was left by a crash and may be removed.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// What a garbage collection did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -76,9 +88,19 @@ impl ArtifactStore {
         let tmp = dir.join("tmp");
         std::fs::create_dir_all(&tmp)
             .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        // Only files old enough that no live process can still be writing them: another
+        // process's build may have outputs staged here right now.
         if let Ok(entries) = std::fs::read_dir(&tmp) {
             for entry in entries.flatten() {
-                let _ = std::fs::remove_file(entry.path());
+                let stale = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|age| age >= STALE_TEMP_AGE);
+                if stale {
+                    let _ = std::fs::remove_file(entry.path());
+                }
             }
         }
         Ok(ArtifactStore {
@@ -126,7 +148,7 @@ impl ArtifactStore {
         let (tmp_path, mut tmp) = self.temp_file()?;
         match copy_hashing(&mut src, &mut tmp) {
             Ok((hash, size)) => Ok(Staged {
-                tmp: tmp_path,
+                tmp: Some(tmp_path),
                 hash: hash.to_hex().to_string(),
                 size,
             }),
@@ -138,17 +160,18 @@ impl ArtifactStore {
     }
 
     /// Makes a staged copy a blob: fsync, rename into place, record.
-    pub fn commit_staged(&self, staged: Staged) -> Result<()> {
+    pub fn commit_staged(&self, mut staged: Staged) -> Result<()> {
+        let tmp = staged.tmp.take().expect("a staged file is committed once");
         let synced = File::options()
             .write(true)
-            .open(&staged.tmp)
+            .open(&tmp)
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::io(format!("storing blob {}", staged.hash), e));
         if let Err(err) = synced {
-            let _ = std::fs::remove_file(&staged.tmp);
+            let _ = std::fs::remove_file(&tmp);
             return Err(err);
         }
-        self.commit(Ok((staged.tmp, staged.hash, staged.size)))
+        self.commit(Ok((tmp, std::mem::take(&mut staged.hash), staged.size)))
     }
 
     /// Renames a finished temporary file into place and records the blob.
@@ -409,12 +432,29 @@ mod tests {
     }
 
     #[test]
-    fn leftover_temporary_files_are_cleaned_on_open() {
+    fn stale_temporary_files_are_cleaned_on_open() {
         let (dir, cas, _) = open();
-        std::fs::write(cas.dir.join("tmp/half-written"), b"x").unwrap();
+        let old = cas.dir.join("tmp/half-written");
+        std::fs::write(&old, b"x").unwrap();
+        let hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(hours_ago)
+            .unwrap();
+        std::fs::write(cas.dir.join("tmp/in-progress"), b"y").unwrap();
         let store = Arc::clone(&cas.store);
         drop(cas);
         let cas = ArtifactStore::open(&dir.path().join("cas"), store, EventBus::new()).unwrap();
-        assert_eq!(std::fs::read_dir(cas.dir.join("tmp")).unwrap().count(), 0);
+        let left: Vec<_> = std::fs::read_dir(cas.dir.join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("in-progress")],
+            "a fresh one may belong to a live build"
+        );
     }
 }

@@ -86,6 +86,8 @@ pub fn build(
             break;
         }
     }
+    // Events may have been missed (a lagging subscriber): nothing is running any more.
+    progress.running.clear();
     progress.redraw(&mut out, None);
     let record = daemon.wait_build(&id, None)?;
     if json {

@@ -261,10 +261,19 @@ impl Orchestrator {
 
     fn run_build(&self, ctx: &BuildCtx<'_>, graph: &TargetGraph) {
         let started = Instant::now();
-        let status = match self.schedule(ctx, graph) {
-            Ok(status) => status,
-            Err(err) => {
+        let scheduled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.schedule(ctx, graph)));
+        let status = match scheduled {
+            Ok(Ok(status)) => status,
+            Ok(Err(err)) => {
                 tracing::error!(build = ctx.id, %err, "build failed to run");
+                "failed"
+            }
+            Err(_) => {
+                tracing::error!(
+                    build = ctx.id,
+                    "build failed: internal error in the scheduler"
+                );
                 "failed"
             }
         };
@@ -324,7 +333,7 @@ impl Orchestrator {
         let (work_tx, work_rx) = mpsc::channel::<(ResolvedTarget, BTreeMap<String, String>)>();
         let (store_tx, store_rx) = mpsc::channel::<(ResolvedTarget, RunResult)>();
         let work_rx = Mutex::new(work_rx);
-        std::thread::scope(|scope| -> Result<()> {
+        let cancelled = std::thread::scope(|scope| -> Result<bool> {
             for _ in 0..slots.min(graph.order.len()) {
                 let (tx, store_tx, work_rx) = (tx.clone(), store_tx.clone(), &work_rx);
                 scope.spawn(move || loop {
@@ -333,6 +342,8 @@ impl Orchestrator {
                     self.run_worker_job(ctx, target, dep_keys, &tx, &store_tx);
                 });
             }
+            // Only workers send outcomes: if they are all gone, `recv` fails instead of hanging.
+            drop(tx);
             drop(store_tx);
             scope.spawn(move || {
                 for (target, result) in store_rx {
@@ -423,22 +434,19 @@ impl Orchestrator {
                 }
             }
             drop(work_tx);
-            Ok(())
+            // Decided now: a cancel that arrives while outputs are still being stored does not
+            // make a build whose targets all ran to the end "cancelled".
+            Ok(ctx.active.cancelled.load(Ordering::SeqCst))
         })?;
         // Whatever never started was stopped by a cancellation or fail-fast.
         for (name, state) in &states {
             if *state == State::Pending {
                 let mut run = TargetRun::pending(name);
-                run.status = if ctx.active.cancelled.load(Ordering::SeqCst) {
-                    "cancelled"
-                } else {
-                    "skipped"
-                }
-                .into();
+                run.status = if cancelled { "cancelled" } else { "skipped" }.into();
                 self.record_run(ctx.id, &run);
             }
         }
-        Ok(if ctx.active.cancelled.load(Ordering::SeqCst) {
+        Ok(if cancelled {
             "cancelled"
         } else if any_failed {
             "failed"
@@ -465,6 +473,7 @@ impl Orchestrator {
             run.status = "failed".into();
             run.error = Some("internal error while running this target".into());
             self.record_run(ctx.id, &run);
+            self.publish_finished(ctx.id, &run);
             (TargetOutcome { run, key: None }, None)
         });
         let _ = done.send((target.name.clone(), outcome));
@@ -533,8 +542,9 @@ fn prune_logs(logs: &Path, keep: usize) {
     }
 }
 
-/// Where the log of `target` in build `build_id` is kept: `state_dir/logs/BUILD/TARGET.log`
-/// (the target name with anything but letters, digits and `._-` replaced by `_`).
+/// Where the log of `target` in build `build_id` is kept: `state_dir/logs/BUILD/TARGET.log`,
+/// where a name with characters other than letters, digits and `._-` has them replaced by `_`
+/// and a hash of the original name appended.
 pub fn log_path(state_dir: &Path, build_id: &str, target: &str) -> std::path::PathBuf {
     let name: String = target
         .chars()
@@ -546,15 +556,31 @@ pub fn log_path(state_dir: &Path, build_id: &str, target: &str) -> std::path::Pa
             }
         })
         .collect();
-    state_dir
-        .join("logs")
-        .join(build_id)
-        .join(format!("{name}.log"))
+    // Names that had to change get a hash of the original, so `a:b` and `a_b` never share a file.
+    let file = if name == target {
+        format!("{name}.log")
+    } else {
+        format!(
+            "{name}-{:08x}.log",
+            crate::hash::xxh3_64(target.as_bytes()) as u32
+        )
+    };
+    state_dir.join("logs").join(build_id).join(file)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_files_of_different_targets_never_collide() {
+        let dir = Path::new("/s");
+        let a = log_path(dir, "b", "pkg:build");
+        let b = log_path(dir, "b", "pkg_build");
+        assert_ne!(a, b);
+        assert_eq!(b, Path::new("/s/logs/b/pkg_build.log"));
+        assert!(a.to_string_lossy().starts_with("/s/logs/b/pkg_build-"));
+    }
 
     #[test]
     fn only_the_newest_build_logs_are_kept() {
