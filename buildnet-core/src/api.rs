@@ -344,11 +344,7 @@ impl Daemon {
     pub fn reload_config(&self) -> Result<()> {
         self.check_open()?;
         let current = self.config();
-        let mut fresh = match &current.file {
-            Some(file) => Config::from_file(file)?,
-            None => Config::parse("", None, &current.root)?,
-        };
-        fresh.apply_env(|name| std::env::var(name).ok())?;
+        let fresh = current.reload()?;
         if fresh.db_path != current.db_path || fresh.state_dir != current.state_dir {
             return Err(Error::config(
                 "state_dir and BUILDNET_DB cannot change while the daemon runs; restart it",

@@ -43,6 +43,16 @@ pub struct Config {
     pub durability: Durability,
     pub cache: CacheConfig,
     pub targets: BTreeMap<String, TargetConfig>,
+    /// `--host`/`--port` from the command line: they win over the file and the environment,
+    /// and survive a reload.
+    #[serde(skip)]
+    pub overrides: ServerOverrides,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerOverrides {
+    pub host: Option<String>,
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,11 +218,35 @@ impl Config {
             durability: raw.durability,
             cache: raw.cache,
             targets: raw.targets,
+            overrides: ServerOverrides::default(),
         };
         config
             .validate()
             .map_err(|e| Error::config(format!("{name}: {}", e.message())))?;
         Ok(config)
+    }
+
+    /// Sets command-line overrides of the listening address (kept across reloads).
+    pub fn override_server(&mut self, overrides: ServerOverrides) {
+        if let Some(host) = &overrides.host {
+            self.server.host = host.clone();
+        }
+        if let Some(port) = overrides.port {
+            self.server.port = port;
+        }
+        self.overrides = overrides;
+    }
+
+    /// Reads the same source again (the file, or the defaults at the same root), with the
+    /// environment and the command-line overrides applied as at first.
+    pub fn reload(&self) -> Result<Config> {
+        let mut fresh = match &self.file {
+            Some(file) => Config::from_file(file)?,
+            None => Config::parse("", None, &self.root)?,
+        };
+        fresh.apply_env(|name| std::env::var(name).ok())?;
+        fresh.override_server(self.overrides.clone());
+        Ok(fresh)
     }
 
     /// Applies `BUILDNET_DB`, `BUILDNET_HOST`, `BUILDNET_PORT`, `BUILDNET_TOKEN` from `env`.
@@ -504,6 +538,25 @@ mod tests {
             .apply_env(|n| (n == "BUILDNET_PORT").then(|| "70000".into()))
             .unwrap_err();
         assert!(err.message().contains("BUILDNET_PORT"));
+    }
+
+    #[test]
+    fn reload_rereads_the_file_and_keeps_command_line_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("buildnet.yaml");
+        std::fs::write(&file, "concurrency: 2\nserver:\n  port: 1000\n").unwrap();
+        let mut c = Config::from_file(&file).unwrap();
+        c.override_server(ServerOverrides {
+            host: None,
+            port: Some(0),
+        });
+        assert_eq!(c.server.port, 0);
+        std::fs::write(&file, "concurrency: 3\nserver:\n  port: 2000\n").unwrap();
+        let fresh = c.reload().unwrap();
+        assert_eq!(fresh.concurrency, 3);
+        assert_eq!(fresh.server.port, 0, "--port outlives a reload");
+        std::fs::write(&file, "concurrency: [\n").unwrap();
+        assert_eq!(c.reload().unwrap_err().code(), ErrorCode::Config);
     }
 
     #[test]

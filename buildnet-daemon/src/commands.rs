@@ -30,12 +30,7 @@ pub fn serve(config: Option<&Path>, host: Option<String>, port: Option<u16>) -> 
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut config = Config::load(config)?;
-    if let Some(host) = host {
-        config.server.host = host;
-    }
-    if let Some(port) = port {
-        config.server.port = port;
-    }
+    config.override_server(buildnet_core::config::ServerOverrides { host, port });
     let daemon = Daemon::open(config)?;
     // Handlers go in before the daemon announces itself, so no signal finds the default action.
     let signals = buildnet_core::runtime::block_on(async { Signals::install() })??;

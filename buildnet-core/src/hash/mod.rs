@@ -8,6 +8,7 @@ mod tree;
 use std::io::Read;
 use std::path::Path;
 
+pub(crate) use tree::compile_globs;
 pub use tree::{FileHash, FileStat, TreeHash, TreeHasher};
 
 use crate::error::{Error, Result};

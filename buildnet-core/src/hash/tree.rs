@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{GlobSet, GlobSetBuilder};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::WalkBuilder;
 use rayon::prelude::*;
@@ -328,7 +328,7 @@ fn ancestor_ignores(workspace: &Path, dir: &Path) -> Vec<Gitignore> {
 }
 
 /// Splits globs into an include set (`None`: everything) and an exclude set.
-fn compile_globs(globs: &[String]) -> Result<(Option<GlobSet>, GlobSet)> {
+pub(crate) fn compile_globs(globs: &[String]) -> Result<(Option<GlobSet>, GlobSet)> {
     let mut include = GlobSetBuilder::new();
     let mut exclude = GlobSetBuilder::new();
     let mut any_include = false;
@@ -343,7 +343,6 @@ fn compile_globs(globs: &[String]) -> Result<(Option<GlobSet>, GlobSet)> {
         let compiled = globset::GlobBuilder::new(pattern)
             .literal_separator(true)
             .build()
-            .or_else(|_| Glob::new(pattern))
             .map_err(|e| Error::invalid_argument(format!("invalid glob {glob:?}: {e}")))?;
         builder.add(compiled);
     }

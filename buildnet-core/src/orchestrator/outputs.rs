@@ -10,7 +10,6 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use globset::{GlobBuilder, GlobSetBuilder};
 use ignore::WalkBuilder;
 use serde::{Deserialize, Serialize};
 
@@ -42,24 +41,10 @@ pub fn collect(root: &Path, cwd: &Path, globs: &[String]) -> Result<Vec<String>>
     if globs.is_empty() || !cwd.is_dir() {
         return Ok(Vec::new());
     }
-    let mut include = GlobSetBuilder::new();
-    let mut exclude = GlobSetBuilder::new();
-    for glob in globs {
-        let (set, pattern) = match glob.strip_prefix('!') {
-            Some(p) => (&mut exclude, p),
-            None => (&mut include, glob.as_str()),
-        };
-        let g = GlobBuilder::new(pattern)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| Error::invalid_argument(format!("invalid output glob {glob:?}: {e}")))?;
-        set.add(g);
-    }
-    let build = |b: GlobSetBuilder| {
-        b.build()
-            .map_err(|e| Error::invalid_argument(e.to_string()))
+    // The same glob rules as inputs; with no positive glob there are no outputs.
+    let (Some(include), exclude) = crate::hash::compile_globs(globs)? else {
+        return Ok(Vec::new());
     };
-    let (include, exclude) = (build(include)?, build(exclude)?);
     let mut found = Vec::new();
     let walker = WalkBuilder::new(cwd)
         .standard_filters(false)
