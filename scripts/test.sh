@@ -17,3 +17,6 @@ cargo test --workspace --benches --quiet
 
 echo "== tests"
 cargo test --workspace --lib --bins --tests
+
+echo "== browser and PM2 tests"
+scripts/e2e.sh

@@ -21,7 +21,8 @@ use crate::daemon_file::DaemonFile;
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{Event, EventBus, EventEnvelope, StateOp};
 use crate::hash::{TreeHash, TreeHasher};
-use crate::orchestrator::{BuildOptions, DryRunEntry, Orchestrator, TargetGraph};
+use crate::metrics::CacheStats;
+use crate::orchestrator::{BuildOptions, DryRunEntry, Orchestrator, QueueState, TargetGraph};
 use crate::state::{now_ms, BuildRecord, KvEntry, Lock, Store, StoreOptions, WorkerRecord};
 use crate::{lock, runtime};
 
@@ -46,6 +47,7 @@ struct Inner {
     worker_id: String,
     opened_at: Instant,
     server: Mutex<Option<Running>>,
+    watcher: Mutex<Option<crate::watch::Watcher>>,
     closed: AtomicBool,
 }
 
@@ -53,6 +55,7 @@ struct Running {
     address: SocketAddr,
     started_at: Instant,
     shutdown: oneshot::Sender<()>,
+    stopping: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     maintenance: JoinHandle<()>,
 }
@@ -81,6 +84,40 @@ pub struct Status {
     pub artifacts: ArtifactTotals,
     pub read_cache: bool,
     pub workers: Vec<WorkerRecord>,
+    pub builds: QueueState,
+    pub cache: CacheStats,
+    /// Targets that may run at once.
+    pub slots: usize,
+    pub watch: WatchStatus,
+}
+
+/// Whether the file watcher runs, and how.
+#[derive(Debug, Clone, Serialize)]
+pub struct WatchStatus {
+    pub enabled: bool,
+    pub mode: Option<crate::watch::WatchMode>,
+    /// Input trees walked, and answered from what the watcher vouches for, since open.
+    pub tree_walks: u64,
+    pub tree_cache_hits: u64,
+}
+
+/// One worker slot, as `GET /api/v1/workers` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotView {
+    pub slot: usize,
+    pub busy: bool,
+    pub build_id: Option<String>,
+    pub target: Option<String>,
+    pub since_ms: Option<i64>,
+}
+
+/// A page of the artifact store, least recently used first.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactPage {
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+    pub artifacts: Vec<crate::state::ArtifactRecord>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,6 +169,7 @@ impl Daemon {
                 worker_id: crate::state::random_token()?,
                 opened_at: Instant::now(),
                 server: Mutex::new(None),
+                watcher: Mutex::new(None),
                 closed: AtomicBool::new(false),
             }),
         })
@@ -219,7 +257,8 @@ impl Daemon {
                 .map_err(|e| Error::io("registering the listener", e))?
         };
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-        let app = crate::server::router(self.clone());
+        let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+        let app = crate::server::router(self.clone(), address, stopping_rx);
         let server_task = rt.spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -261,9 +300,17 @@ impl Daemon {
             address,
             started_at: Instant::now(),
             shutdown,
+            stopping,
             server: server_task,
             maintenance,
         });
+        drop(server);
+        if config.watch {
+            if let Err(err) = self.start_watch() {
+                let _ = self.stop();
+                return Err(err);
+            }
+        }
         tracing::info!(%address, workspace = %config.root.display(), "buildnet daemon listening");
         self.inner.events.publish(Event::DaemonStarted {
             address: address.to_string(),
@@ -274,9 +321,11 @@ impl Daemon {
     /// Stops the HTTP server gracefully (open requests get [`SHUTDOWN_GRACE`] to finish).
     /// Stopping a stopped daemon does nothing.
     pub fn stop(&self) -> Result<()> {
+        self.stop_watch();
         let Some(running) = lock(&self.inner.server).take() else {
             return Ok(());
         };
+        let _ = running.stopping.send(true);
         let _ = running.shutdown.send(());
         running.maintenance.abort();
         let mut server = running.server;
@@ -336,7 +385,56 @@ impl Daemon {
             artifacts: ArtifactTotals { count, bytes },
             read_cache: self.inner.store.has_read_cache(),
             workers: self.inner.store.workers()?,
+            builds: self.inner.orchestrator.queue_state(),
+            cache: self.inner.events.metrics().cache(),
+            slots: config.concurrency,
+            watch: self.watch_status(),
         })
+    }
+
+    // ----- watch mode -----
+
+    /// Starts the file watcher (see [`crate::watch`]); nothing if it runs already.
+    pub fn start_watch(&self) -> Result<()> {
+        self.check_open()?;
+        let mut watcher = lock(&self.inner.watcher);
+        if watcher.is_none() {
+            *watcher = Some(crate::watch::Watcher::start(self.clone())?);
+        }
+        Ok(())
+    }
+
+    /// Stops the file watcher, if it runs.
+    pub fn stop_watch(&self) {
+        let watcher = lock(&self.inner.watcher).take();
+        drop(watcher);
+    }
+
+    pub fn watch_status(&self) -> WatchStatus {
+        let (tree_walks, tree_cache_hits) = self.inner.hasher.walk_counts();
+        let mode = lock(&self.inner.watcher).as_ref().map(|w| w.mode());
+        WatchStatus {
+            enabled: mode.is_some(),
+            mode,
+            tree_walks,
+            tree_cache_hits,
+        }
+    }
+
+    pub(crate) fn hasher(&self) -> &TreeHasher {
+        &self.inner.hasher
+    }
+
+    /// Makes sure the watcher (if any) has seen every change made before this call; if it
+    /// cannot tell, the remembered trees are dropped, so nothing stale is served.
+    fn sync_watcher(&self) {
+        let watcher = lock(&self.inner.watcher);
+        if let Some(w) = watcher.as_ref() {
+            if !w.sync() {
+                tracing::warn!("the file watcher did not confirm in time; rehashing inputs");
+                self.inner.hasher.invalidate_all();
+            }
+        }
     }
 
     /// Reads the configuration file again. The server keeps its address (a changed host or port
@@ -448,9 +546,126 @@ impl Daemon {
     /// the build id at once. An unknown target or a cycle fails here, before anything runs.
     pub fn request_build(&self, targets: &[String], options: BuildOptions) -> Result<String> {
         self.check_open()?;
+        self.sync_watcher();
         self.inner
             .orchestrator
             .request(self.config(), targets, options)
+    }
+
+    /// A build the watcher asks for (it has seen its own changes: no sync).
+    pub(crate) fn request_build_from_watch(
+        &self,
+        targets: &[String],
+        options: BuildOptions,
+        paths: Vec<String>,
+    ) -> Result<String> {
+        self.check_open()?;
+        let id = self
+            .inner
+            .orchestrator
+            .request(self.config(), targets, options)?;
+        self.inner.events.publish(Event::WatchTriggered {
+            build_id: id.clone(),
+            targets: targets.to_vec(),
+            paths,
+        });
+        Ok(id)
+    }
+
+    /// Whether build `id` is queued or running in this process.
+    pub fn is_build_running(&self, id: &str) -> bool {
+        self.inner.orchestrator.is_running(id)
+    }
+
+    /// Each worker slot and what it runs.
+    pub fn slots(&self) -> Result<Vec<SlotView>> {
+        self.check_open()?;
+        let busy = self.inner.orchestrator.slots();
+        let count = busy.len().max(self.config().concurrency);
+        Ok((0..count)
+            .map(|slot| {
+                let info = busy.get(slot).cloned().flatten();
+                SlotView {
+                    slot,
+                    busy: info.is_some(),
+                    since_ms: info.as_ref().map(|i| i.since_ms),
+                    build_id: info.as_ref().map(|i| i.build_id.clone()),
+                    target: info.map(|i| i.target),
+                }
+            })
+            .collect())
+    }
+
+    /// The stored log of `target` in build `build_id`: the file its command wrote, or for a
+    /// cache hit the log kept with the cached outputs. `None` if it has none (yet).
+    pub fn target_log(&self, build_id: &str, target: &str) -> Result<Option<Vec<u8>>> {
+        self.check_open()?;
+        let record = self.build(build_id)?;
+        let Some(run) = record.targets.iter().find(|t| t.target == target) else {
+            return Err(Error::not_found(format!(
+                "build {build_id} has no target {target:?}"
+            )));
+        };
+        let path = crate::orchestrator::log_path(&self.config().state_dir, build_id, target);
+        match std::fs::read(&path) {
+            Ok(data) => return Ok(Some(data)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(path.display(), e)),
+        }
+        if !run.cached {
+            return Ok(None);
+        }
+        let Some(key) = &run.cache_key else {
+            return Ok(None);
+        };
+        let Some(manifest) = self.inner.store.cache_entry(key)? else {
+            return Ok(None);
+        };
+        let manifest: crate::orchestrator::Manifest = serde_json::from_str(&manifest)
+            .map_err(|e| Error::internal(format!("cache entry {key} is unreadable: {e}")))?;
+        match manifest.log {
+            Some(hash) => self.inner.cas.get(&hash),
+            None => Ok(None),
+        }
+    }
+
+    /// A page of the artifact store, least recently used first.
+    pub fn list_artifacts(&self, offset: u64, limit: u64) -> Result<ArtifactPage> {
+        self.check_open()?;
+        let (total, _) = self.inner.cas.totals()?;
+        Ok(ArtifactPage {
+            total,
+            offset,
+            limit,
+            artifacts: self.inner.store.artifacts_by_last_access(offset, limit)?,
+        })
+    }
+
+    /// The Prometheus exposition of this daemon's counters.
+    pub fn metrics_text(&self) -> Result<String> {
+        self.check_open()?;
+        let uptime = match lock(&self.inner.server).as_ref() {
+            Some(r) => r.started_at.elapsed(),
+            None => self.inner.opened_at.elapsed(),
+        };
+        let queue = self.inner.orchestrator.queue_state();
+        let slots = self.slots()?;
+        let (artifacts, artifact_bytes) = self.inner.cas.totals()?;
+        Ok(self.inner.events.metrics().render(&crate::metrics::Gauges {
+            uptime_seconds: uptime.as_secs_f64(),
+            builds_running: queue.running.len(),
+            builds_queued: queue.queued.len(),
+            slots: slots.len(),
+            slots_busy: slots.iter().filter(|s| s.busy).count(),
+            artifacts,
+            artifact_bytes,
+            kv_keys: self.inner.store.kv_count()?,
+        }))
+    }
+
+    /// Counts one HTTP response (for `/metrics`).
+    pub(crate) fn count_response(&self, status: u16) {
+        self.inner.events.metrics().http_response(status);
     }
 
     /// Waits for build `id` to finish (at most `timeout`; `Timeout` error after it).

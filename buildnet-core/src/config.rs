@@ -65,6 +65,12 @@ pub struct ServerConfig {
     /// Bearer token required on every API call when set. Never serialized back out.
     #[serde(skip_serializing)]
     pub token: Option<String>,
+    /// Names the `Host` header may carry besides `localhost`, loopback addresses and the bound
+    /// address (a guard against DNS rebinding). `"*"` allows any.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins (`https://ci.example.com`) allowed to call the API and open the
+    /// WebSocket from other pages. The dashboard's own origin is always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +79,8 @@ impl Default for ServerConfig {
             host: "127.0.0.1".into(),
             port: 7890,
             token: None,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -281,6 +289,17 @@ impl Config {
         }
         if self.cache.max_bytes == 0 {
             return Err(Error::config("field `cache.max_bytes`: must be at least 1"));
+        }
+        for origin in &self.server.allowed_origins {
+            let valid = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.ends_with('/')
+                && origin != "http://"
+                && origin != "https://";
+            if !valid {
+                return Err(Error::config(format!(
+                    "field `server.allowed_origins`: {origin:?} is not an origin like https://ci.example.com"
+                )));
+            }
         }
         for (name, target) in &self.targets {
             validate_target(name, target, &self.targets)?;

@@ -8,9 +8,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::metrics::Metrics;
 use crate::state::now_ms;
 
 /// Events a slow subscriber may fall behind by before it starts missing some.
@@ -18,7 +19,7 @@ const CAPACITY: usize = 4096;
 
 /// What happened.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// The HTTP server is listening.
@@ -57,6 +58,11 @@ pub enum Event {
         removed: u64,
         freed_bytes: u64,
     },
+    /// A build was asked for; it starts when the builds before it ended.
+    BuildQueued {
+        build_id: String,
+        targets: Vec<String>,
+    },
     /// A build started; `targets` is the resolved graph in dependency order.
     BuildStarted {
         build_id: String,
@@ -94,10 +100,59 @@ pub enum Event {
         target: String,
         stream: crate::process::Stream,
         line: String,
+        /// 1-based number of this line in the target's output (both streams together).
+        line_no: u64,
+    },
+    /// The file watcher saw changes and started a build of the targets they affect.
+    WatchTriggered {
+        build_id: String,
+        targets: Vec<String>,
+        /// Some of the changed paths (relative to the workspace), at most 20.
+        paths: Vec<String>,
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+impl Event {
+    /// The `type` this event has on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::DaemonStarted { .. } => "daemon_started",
+            Event::DaemonStopped => "daemon_stopped",
+            Event::ConfigReloaded { .. } => "config_reloaded",
+            Event::StateChanged { .. } => "state_changed",
+            Event::LockAcquired { .. } => "lock_acquired",
+            Event::LockReleased { .. } => "lock_released",
+            Event::ArtifactStored { .. } => "artifact_stored",
+            Event::ArtifactCorrupted { .. } => "artifact_corrupted",
+            Event::ArtifactsCollected { .. } => "artifacts_collected",
+            Event::BuildQueued { .. } => "build_queued",
+            Event::BuildStarted { .. } => "build_started",
+            Event::BuildFinished { .. } => "build_finished",
+            Event::TargetStarted { .. } => "target_started",
+            Event::TargetFinished { .. } => "target_finished",
+            Event::CacheHit { .. } => "cache_hit",
+            Event::TargetLog { .. } => "target_log",
+            Event::WatchTriggered { .. } => "watch_triggered",
+        }
+    }
+
+    /// The build this event belongs to, if any.
+    pub fn build_id(&self) -> Option<&str> {
+        match self {
+            Event::BuildQueued { build_id, .. }
+            | Event::BuildStarted { build_id, .. }
+            | Event::BuildFinished { build_id, .. }
+            | Event::TargetStarted { build_id, .. }
+            | Event::TargetFinished { build_id, .. }
+            | Event::CacheHit { build_id, .. }
+            | Event::TargetLog { build_id, .. }
+            | Event::WatchTriggered { build_id, .. } => Some(build_id),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StateOp {
     Set,
@@ -105,7 +160,7 @@ pub enum StateOp {
 }
 
 /// An event with its place in the stream.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventEnvelope {
     pub seq: u64,
     pub at_ms: i64,
@@ -118,6 +173,7 @@ pub struct EventEnvelope {
 pub struct EventBus {
     sender: broadcast::Sender<Arc<EventEnvelope>>,
     seq: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
 }
 
 impl Default for EventBus {
@@ -132,11 +188,13 @@ impl EventBus {
         EventBus {
             sender,
             seq: Arc::new(AtomicU64::new(0)),
+            metrics: Arc::new(Metrics::default()),
         }
     }
 
     /// Publishes `event` to every current subscriber.
     pub fn publish(&self, event: Event) {
+        self.metrics.observe(&event);
         if self.sender.receiver_count() == 0 {
             return;
         }
@@ -146,6 +204,11 @@ impl EventBus {
             event,
         };
         let _ = self.sender.send(Arc::new(envelope));
+    }
+
+    /// The counters derived from every event published.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Whether anyone listens (so costly events can be skipped when no one does).

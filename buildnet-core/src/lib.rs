@@ -12,11 +12,13 @@ pub mod daemon_file;
 pub mod error;
 pub mod events;
 pub mod hash;
+pub mod metrics;
 pub mod orchestrator;
 pub mod process;
 pub mod runtime;
 pub mod server;
 pub mod state;
+pub mod watch;
 
 pub use api::{Daemon, Status, VERSION};
 pub use config::Config;

@@ -30,8 +30,24 @@ pub fn build(
     dry_run: bool,
     json: bool,
     logs: OutputLogs,
+    no_daemon: bool,
 ) -> Result<ExitCode> {
-    let daemon = Daemon::open_path(config)?;
+    let config = buildnet_core::Config::load(config)?;
+    if !dry_run && !no_daemon {
+        if let Some(running) = buildnet_core::daemon_file::DaemonFile::read_live(&config.state_dir)
+        {
+            match remote_build(&config, &running.address, targets, &options, json, logs) {
+                Err(err) if err.code() == ErrorCode::Io => {
+                    eprintln!(
+                        "buildnet: the daemon at {} did not answer ({err}); building here",
+                        running.address
+                    );
+                }
+                other => return other,
+            }
+        }
+    }
+    let daemon = Daemon::open(config)?;
     if dry_run {
         return print_dry_run(&daemon, targets, &options, json);
     }
@@ -112,9 +128,162 @@ pub fn build(
     })
 }
 
+/// Hands the build to the daemon serving this workspace and shows its progress from the event
+/// stream the daemon sends back. The daemon answers from what its file watcher already knows.
+fn remote_build(
+    config: &buildnet_core::Config,
+    address: &str,
+    targets: &[String],
+    options: &BuildOptions,
+    json: bool,
+    logs: OutputLogs,
+) -> Result<ExitCode> {
+    use std::io::BufRead;
+    let started = Instant::now();
+    let token = config.server.token.as_deref();
+    let body = serde_json::json!({
+        "targets": targets,
+        "force": options.force,
+        "concurrency": options.concurrency,
+        "fail_fast": options.fail_fast,
+        "replay_logs": options.replay_logs,
+    })
+    .to_string();
+    let answer = crate::client::request(
+        address,
+        "POST",
+        "/api/v1/build?stream=true",
+        token,
+        Some(&body),
+        None,
+    )?;
+    if answer.status != 200 {
+        let status = answer.status;
+        let text = answer.text()?;
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        return Err(usage_error(crate::client::status_error(status, &json)));
+    }
+    if !json {
+        eprintln!("buildnet: building on the daemon at http://{address}");
+    }
+    let mut out = std::io::stdout().lock();
+    let mut progress = Progress::new(!json && std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    progress.stream_logs = matches!(logs, OutputLogs::Full | OutputLogs::NewOnly);
+    let mut id: Option<String> = None;
+    let (mut event, mut data) = (String::new(), String::new());
+    let mut lines = answer.body;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = lines
+            .read_line(&mut line)
+            .map_err(|e| Error::io("reading the daemon's event stream", e))?;
+        if n == 0 {
+            break;
+        }
+        let l = line.trim_end_matches(['\r', '\n']);
+        if let Some(v) = l.strip_prefix("event:") {
+            event = v.trim().to_string();
+        } else if let Some(v) = l.strip_prefix("data:") {
+            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+        } else if l.is_empty() && !data.is_empty() {
+            match event.as_str() {
+                "build" => {
+                    let v: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+                    if let Some(b) = v["build_id"].as_str() {
+                        id = Some(b.to_string());
+                        cancel_remote_on_signal(address, token, b)?;
+                    }
+                }
+                "event" => {
+                    if json {
+                        let _ = writeln!(out, "{data}");
+                    }
+                    if let Ok(env) =
+                        serde_json::from_str::<buildnet_core::events::EventEnvelope>(&data)
+                    {
+                        if !json {
+                            progress.show(&mut out, &env.event);
+                        }
+                        if matches!(env.event, Event::BuildFinished { .. }) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            event.clear();
+            data.clear();
+        }
+    }
+    progress.running.clear();
+    progress.redraw(&mut out, None);
+    let id = id.ok_or_else(|| Error::internal("the daemon did not say which build it started"))?;
+    let path = format!("/api/v1/builds/{id}");
+    let answer = crate::client::get_json(address, &path, token)?;
+    let record: BuildRecord = serde_json::from_value(answer["build"].clone())
+        .map_err(|e| Error::internal(format!("the daemon sent an unreadable build: {e}")))?;
+    if json {
+        let line = serde_json::to_string(&record).map_err(|e| Error::internal(e.to_string()))?;
+        let _ = writeln!(out, "{line}");
+    } else {
+        if logs == OutputLogs::ErrorsOnly {
+            for run in record.targets.iter().filter(|t| t.status == "failed") {
+                let path = format!("/api/v1/logs?build={id}&target={}", run.target);
+                if let Ok(answer) = crate::client::request(
+                    address,
+                    "GET",
+                    &path,
+                    token,
+                    None,
+                    Some(std::time::Duration::from_secs(10)),
+                ) {
+                    print_log_tail(&mut out, &run.target, &answer.text().unwrap_or_default());
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{}",
+            summary(&record, started.elapsed().as_millis() as u64)
+        );
+    }
+    Ok(if record.status == "succeeded" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Ctrl-C or SIGTERM asks the daemon to cancel the build this command handed to it.
+fn cancel_remote_on_signal(address: &str, token: Option<&str>, id: &str) -> Result<()> {
+    let (address, token, id) = (address.to_owned(), token.map(str::to_owned), id.to_owned());
+    on_interrupt(move || {
+        eprintln!("buildnet: cancelling build {id}");
+        let path = format!("/api/v1/builds/{id}");
+        let _ = crate::client::request(
+            &address,
+            "DELETE",
+            &path,
+            token.as_deref(),
+            None,
+            Some(std::time::Duration::from_secs(10)),
+        );
+    })
+}
+
 /// Ctrl-C or SIGTERM cancels the build: its commands run in their own process groups, so the
 /// terminal's SIGINT does not reach them by itself.
 fn cancel_on_signal(daemon: &Daemon, id: &str) -> Result<()> {
+    let (daemon, id) = (daemon.clone(), id.to_owned());
+    on_interrupt(move || {
+        eprintln!("buildnet: cancelling build {id}");
+        let _ = daemon.cancel_build(&id);
+    })
+}
+
+/// Runs `then` (on a blocking thread) at the first SIGINT or SIGTERM.
+fn on_interrupt(then: impl FnOnce() + Send + 'static) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let rt = buildnet_core::runtime::get()?;
     let _guard = rt.enter();
@@ -122,14 +291,12 @@ fn cancel_on_signal(daemon: &Daemon, id: &str) -> Result<()> {
         signal(SignalKind::interrupt()).map_err(|e| Error::io("installing a signal handler", e))?;
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| Error::io("installing a signal handler", e))?;
-    let (daemon, id) = (daemon.clone(), id.to_owned());
     rt.spawn(async move {
         tokio::select! {
             _ = int.recv() => {}
             _ = term.recv() => {}
         }
-        eprintln!("buildnet: cancelling build {id}");
-        let _ = daemon.cancel_build(&id);
+        let _ = tokio::task::spawn_blocking(then).await;
     });
     Ok(())
 }
@@ -262,18 +429,21 @@ fn print_failed_logs(out: &mut impl Write, daemon: &Daemon, record: &BuildRecord
     for run in record.targets.iter().filter(|t| t.status == "failed") {
         let log = buildnet_core::orchestrator::log_path(&state_dir, &record.id, &run.target);
         if let Ok(text) = std::fs::read_to_string(log) {
-            let lines: Vec<&str> = text.lines().collect();
-            let from = lines.len().saturating_sub(40);
-            let _ = writeln!(
-                out,
-                "── {} (last {} lines of its log) ──",
-                run.target,
-                lines.len() - from
-            );
-            for line in &lines[from..] {
-                let _ = writeln!(out, "{line}");
-            }
+            print_log_tail(out, &run.target, &text);
         }
+    }
+}
+
+fn print_log_tail(out: &mut impl Write, target: &str, text: &str) {
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(40);
+    let _ = writeln!(
+        out,
+        "── {target} (last {} lines of its log) ──",
+        lines.len() - from
+    );
+    for line in &lines[from..] {
+        let _ = writeln!(out, "{line}");
     }
 }
 

@@ -20,7 +20,12 @@ fn open(config: Option<&Path>) -> Result<Daemon> {
     Daemon::open_path(config)
 }
 
-pub fn serve(config: Option<&Path>, host: Option<String>, port: Option<u16>) -> Result<ExitCode> {
+pub fn serve(
+    config: Option<&Path>,
+    host: Option<String>,
+    port: Option<u16>,
+    watch: bool,
+) -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -31,6 +36,7 @@ pub fn serve(config: Option<&Path>, host: Option<String>, port: Option<u16>) -> 
         .init();
     let mut config = Config::load(config)?;
     config.override_server(buildnet_core::config::ServerOverrides { host, port });
+    config.watch |= watch;
     let daemon = Daemon::open(config)?;
     // Handlers go in before the daemon announces itself, so no signal finds the default action.
     let signals = buildnet_core::runtime::block_on(async { Signals::install() })??;

@@ -70,6 +70,10 @@ struct BuildArgs {
     /// ran, only failed ones, or none
     #[arg(long, value_enum, default_value_t = OutputLogs::ErrorsOnly)]
     output_logs: OutputLogs,
+    /// Build in this process even when a daemon serves the workspace (by default the build is
+    /// handed to it)
+    #[arg(long)]
+    no_daemon: bool,
 }
 
 /// `--output-logs`, with Turborepo's names.
@@ -108,6 +112,9 @@ struct ServeArgs {
     /// Port to listen on; 0 picks a free one (default 7890)
     #[arg(long)]
     port: Option<u16>,
+    /// Watch the workspace and rebuild what changes affect (also `watch: true` in the config)
+    #[arg(long)]
+    watch: bool,
 }
 
 #[derive(Subcommand)]
@@ -171,7 +178,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = cli.config.as_deref();
     let result = match cli.command {
-        Command::Serve(args) => commands::serve(config, args.host, args.port),
+        Command::Serve(args) => commands::serve(config, args.host, args.port, args.watch),
         Command::Kv(cmd) => match cmd {
             KvCommand::Get { key } => commands::kv_get(config, &key),
             KvCommand::Set { key, value, ttl } => commands::kv_set(config, &key, &value, ttl),
@@ -205,6 +212,7 @@ fn main() -> ExitCode {
             args.dry_run,
             args.json,
             args.output_logs,
+            args.no_daemon,
         ),
         Command::Graph(args) => build::graph(config, &args.targets, args.json),
         Command::Builds(args) => build::builds(config, args.limit, args.json),

@@ -3,7 +3,7 @@
 //! Large files are memory-mapped and hashed on all cores (blake3's rayon mode, as `b3sum`
 //! does); small files are read whole, since mapping costs more than reading them.
 
-mod tree;
+pub(crate) mod tree;
 
 use std::io::Read;
 use std::path::Path;

@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -92,11 +93,60 @@ pub struct FileStat {
 }
 
 /// Hashes trees, remembering file stats between calls. `Send + Sync`.
+///
+/// While a file watcher vouches for the workspace ([`TreeHasher::enable_tree_cache`]), whole
+/// tree results are remembered too and served without walking, until the watcher reports a
+/// change under them ([`TreeHasher::invalidate`]).
 #[derive(Default)]
 pub struct TreeHasher {
     stat_cache: Mutex<HashMap<PathBuf, (Stat, blake3::Hash)>>,
     /// Paths remembered since the last [`TreeHasher::take_changes`].
     changed: Mutex<Vec<PathBuf>>,
+    trees: Mutex<TreeCache>,
+    walks: AtomicU64,
+    tree_hits: AtomicU64,
+}
+
+#[derive(Default)]
+struct TreeCache {
+    enabled: bool,
+    /// Bumped by every invalidation: a walk that started before one is not remembered.
+    generation: u64,
+    entries: HashMap<TreeKey, CachedTree>,
+}
+
+struct CachedTree {
+    tree: TreeHash,
+    include: Option<GlobSet>,
+    exclude: GlobSet,
+}
+
+impl CachedTree {
+    /// Whether a change at `rel` (a file, a folder, or something gone) may change this tree.
+    fn affected_by(&self, rel: &str) -> bool {
+        if rel.is_empty() {
+            return true;
+        }
+        let files = &self.tree.files;
+        // A file it holds, or a folder holding some of them (changed, removed, moved away).
+        let at = files.partition_point(|f| f.path.as_str() < rel);
+        let holds = files.get(at).is_some_and(|f| {
+            f.path == rel
+                || (f.path.starts_with(rel) && f.path.as_bytes().get(rel.len()) == Some(&b'/'))
+        });
+        // Or a new file its globs select.
+        holds
+            || (self.include.as_ref().is_none_or(|g| g.is_match(rel))
+                && !self.exclude.is_match(rel))
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct TreeKey {
+    workspace: PathBuf,
+    dir: PathBuf,
+    globs: Vec<String>,
+    skip_dirs: Vec<PathBuf>,
 }
 
 /// The folders never walked, whatever the ignore files say.
@@ -128,6 +178,105 @@ impl TreeHasher {
         globs: &[String],
         skip_dirs: &[PathBuf],
     ) -> Result<TreeHash> {
+        let key = {
+            let trees = crate::lock(&self.trees);
+            trees.enabled.then(|| {
+                (
+                    TreeKey {
+                        workspace: workspace.to_path_buf(),
+                        dir: dir.to_path_buf(),
+                        globs: globs.to_vec(),
+                        skip_dirs: skip_dirs.to_vec(),
+                    },
+                    trees.generation,
+                )
+            })
+        };
+        if let Some((key, _)) = &key {
+            if let Some(hit) = crate::lock(&self.trees).entries.get(key) {
+                self.tree_hits.fetch_add(1, Ordering::Relaxed);
+                let mut hit = hit.tree.clone();
+                hit.files_read = 0;
+                return Ok(hit);
+            }
+        }
+        let tree = self.walk_and_hash(workspace, dir, globs, skip_dirs)?;
+        if let Some((key, generation)) = key {
+            let (include, exclude) = compile_globs(globs)?;
+            let mut trees = crate::lock(&self.trees);
+            if trees.enabled && trees.generation == generation {
+                let cached = CachedTree {
+                    tree: tree.clone(),
+                    include,
+                    exclude,
+                };
+                trees.entries.insert(key, cached);
+            }
+        }
+        Ok(tree)
+    }
+
+    /// Remember whole trees from now on: the caller watches the files and reports every change
+    /// with [`TreeHasher::invalidate`] before asking again.
+    pub fn enable_tree_cache(&self) {
+        let mut trees = crate::lock(&self.trees);
+        trees.enabled = true;
+        trees.generation += 1;
+        trees.entries.clear();
+    }
+
+    /// Stops remembering trees (the watcher stopped).
+    pub fn disable_tree_cache(&self) {
+        let mut trees = crate::lock(&self.trees);
+        trees.enabled = false;
+        trees.generation += 1;
+        trees.entries.clear();
+    }
+
+    /// Forgets the remembered trees a change at `path` may change: those holding it or whose
+    /// globs select it, and for an ignore file every tree below its folder. A change outside
+    /// every tree's inputs (an output being written, say) forgets nothing.
+    pub fn invalidate(&self, path: &Path) {
+        let mut trees = crate::lock(&self.trees);
+        trees.generation += 1;
+        let is_ignore_file = path
+            .file_name()
+            .is_some_and(|n| n == ".gitignore" || n == ".ignore");
+        let parent = path.parent().unwrap_or(path);
+        trees.entries.retain(|key, cached| {
+            if is_ignore_file && key.dir.starts_with(parent) {
+                return false;
+            }
+            match path.strip_prefix(&key.dir) {
+                Ok(rel) => !cached.affected_by(&rel.to_string_lossy().replace('\\', "/")),
+                Err(_) => true,
+            }
+        });
+    }
+
+    /// Forgets every remembered tree (the watcher may have missed events).
+    pub fn invalidate_all(&self) {
+        let mut trees = crate::lock(&self.trees);
+        trees.generation += 1;
+        trees.entries.clear();
+    }
+
+    /// Trees walked, and trees answered from the tree cache, since this hasher was made.
+    pub fn walk_counts(&self) -> (u64, u64) {
+        (
+            self.walks.load(Ordering::Relaxed),
+            self.tree_hits.load(Ordering::Relaxed),
+        )
+    }
+
+    fn walk_and_hash(
+        &self,
+        workspace: &Path,
+        dir: &Path,
+        globs: &[String],
+        skip_dirs: &[PathBuf],
+    ) -> Result<TreeHash> {
+        self.walks.fetch_add(1, Ordering::Relaxed);
         let (include, exclude) = compile_globs(globs)?;
         let root = std::path::absolute(dir).map_err(|e| Error::io(dir.display(), e))?;
         if !root.is_dir() {
@@ -311,20 +460,21 @@ fn ancestor_ignores(workspace: &Path, dir: &Path) -> Vec<Gitignore> {
         folders.push(at.clone());
     }
     folders.pop();
-    folders
-        .into_iter()
-        .filter_map(|folder| {
-            let mut builder = GitignoreBuilder::new(&folder);
-            let mut any = false;
-            for name in [".gitignore", ".ignore"] {
-                let file = folder.join(name);
-                if file.is_file() && builder.add(&file).is_none() {
-                    any = true;
-                }
-            }
-            any.then(|| builder.build().ok()).flatten()
-        })
-        .collect()
+    folders.iter().filter_map(|f| read_ignores(f)).collect()
+}
+
+/// The rules of `dir`'s own `.gitignore` and `.ignore`, if it has any (unreadable ones are
+/// skipped).
+pub(crate) fn read_ignores(dir: &Path) -> Option<Gitignore> {
+    let mut builder = GitignoreBuilder::new(dir);
+    let mut any = false;
+    for name in [".gitignore", ".ignore"] {
+        let file = dir.join(name);
+        if file.is_file() && builder.add(&file).is_none() {
+            any = true;
+        }
+    }
+    any.then(|| builder.build().ok()).flatten()
 }
 
 /// Splits globs into an include set (`None`: everything) and an exclude set.
@@ -472,6 +622,51 @@ mod tests {
         assert_ne!(third.root, first.root);
         // Just written, so not trusted yet: read again next time.
         assert_eq!(hasher.hash_tree(root, &[], &[]).unwrap().files_read, 1);
+    }
+
+    #[test]
+    fn tree_cache_serves_until_an_input_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "pkg/src/a.ts", "a");
+        write(root, "pkg/src/sub/b.ts", "b");
+        write(root, "pkg/dist/out.js", "o");
+        let h = TreeHasher::new();
+        let globs = vec!["src/**".to_string(), "!dist/**".to_string()];
+        let pkg = root.join("pkg");
+        let hash = |h: &TreeHasher| h.hash_tree_within(root, &pkg, &globs, &[]).unwrap();
+        let first = hash(&h);
+        assert_eq!(h.walk_counts(), (1, 0));
+        // Off: every call walks.
+        hash(&h);
+        assert_eq!(h.walk_counts(), (2, 0));
+        h.enable_tree_cache();
+        hash(&h);
+        assert_eq!(hash(&h).root, first.root);
+        assert_eq!(h.walk_counts(), (3, 1));
+        // Outputs and files no glob selects forget nothing.
+        h.invalidate(&pkg.join("dist/out.js"));
+        h.invalidate(&pkg.join("README.md"));
+        h.invalidate(&root.join("other/x.ts"));
+        hash(&h);
+        assert_eq!(h.walk_counts(), (3, 2));
+        // An edited input, a new input, a removed folder of inputs, an ignore file: walk again.
+        for changed in [
+            pkg.join("src/a.ts"),
+            pkg.join("src/new.ts"),
+            pkg.join("src/sub"),
+            root.join(".gitignore"),
+            pkg.clone(),
+        ] {
+            let (walks, _) = h.walk_counts();
+            h.invalidate(&changed);
+            hash(&h);
+            assert_eq!(h.walk_counts().0, walks + 1, "{}", changed.display());
+        }
+        // Off again: every call walks.
+        h.disable_tree_cache();
+        hash(&h);
+        assert_eq!(h.walk_counts().0, 9);
     }
 
     #[test]

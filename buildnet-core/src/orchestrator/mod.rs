@@ -1,8 +1,10 @@
 //! Build orchestration: resolve the target graph, run targets in dependency order on a pool of
 //! `concurrency` slots, restore what the cache already holds, record everything.
 //!
-//! A build runs on its own thread; `request` returns its id at once. A target starts when all
-//! of its dependencies succeeded. When one fails, its dependents are skipped and independent
+//! A build runs on its own thread; `request` returns its id at once. Builds of one workspace run
+//! one at a time, in the order they were asked for (two builds writing the same outputs at once
+//! could corrupt each other and the cache): a later one is `queued` until the earlier ones end.
+//! A target starts when all of its dependencies succeeded. When one fails, its dependents are skipped and independent
 //! targets finish (with `fail_fast`, everything running is stopped and nothing new starts).
 //! Failed or cancelled runs are never cached.
 
@@ -13,7 +15,7 @@ pub mod outputs;
 mod run;
 pub mod target;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
@@ -78,6 +80,27 @@ pub struct Orchestrator {
     stats_loaded: std::sync::Once,
     /// Set by `cancel_all`: no new build starts.
     shutting_down: AtomicBool,
+    /// Builds waiting or running, in the order they were asked for; the first one runs.
+    queue: Mutex<VecDeque<String>>,
+    turn: Condvar,
+    /// What each worker slot runs now.
+    slots: Mutex<Vec<Option<SlotInfo>>>,
+}
+
+/// A worker slot busy with a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlotInfo {
+    pub build_id: String,
+    pub target: String,
+    /// When it started (ms since the epoch).
+    pub since_ms: i64,
+}
+
+/// The builds this orchestrator holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QueueState {
+    pub running: Vec<String>,
+    pub queued: Vec<String>,
 }
 
 #[derive(Default)]
@@ -130,7 +153,54 @@ impl Orchestrator {
             active: Mutex::new(HashMap::new()),
             stats_loaded: std::sync::Once::new(),
             shutting_down: AtomicBool::new(false),
+            queue: Mutex::new(VecDeque::new()),
+            turn: Condvar::new(),
+            slots: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The builds running and waiting, in order.
+    pub fn queue_state(&self) -> QueueState {
+        let queue = lock(&self.queue);
+        let active = lock(&self.active);
+        let mut state = QueueState::default();
+        for (i, id) in queue.iter().enumerate() {
+            // The head runs once its thread took its turn; a cancelled head may be leaving.
+            if i == 0 && active.contains_key(id) {
+                state.running.push(id.clone());
+            } else {
+                state.queued.push(id.clone());
+            }
+        }
+        state
+    }
+
+    /// What each of the last build's worker slots runs now (`None`: idle).
+    pub fn slots(&self) -> Vec<Option<SlotInfo>> {
+        lock(&self.slots).clone()
+    }
+
+    /// Waits until build `ctx.id` is first in the queue. `false` if it was cancelled meanwhile.
+    fn wait_turn(&self, ctx: &BuildCtx<'_>) -> bool {
+        let mut queue = lock(&self.queue);
+        loop {
+            if ctx.active.cancelled.load(Ordering::SeqCst) {
+                return false;
+            }
+            if queue.front().map(String::as_str) == Some(ctx.id) {
+                return true;
+            }
+            queue = self
+                .turn
+                .wait_timeout(queue, Duration::from_millis(200))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn leave_queue(&self, id: &str) {
+        lock(&self.queue).retain(|q| q != id);
+        self.turn.notify_all();
     }
 
     /// Resolves the graph and starts the build; returns its id. Nothing starts if the graph is
@@ -155,8 +225,9 @@ impl Orchestrator {
                 ));
             }
             builds.insert(id.clone(), Arc::clone(&active));
+            lock(&self.queue).push_back(id.clone());
         }
-        self.events.publish(Event::BuildStarted {
+        self.events.publish(Event::BuildQueued {
             build_id: id.clone(),
             targets: graph.order.clone(),
         });
@@ -175,6 +246,7 @@ impl Orchestrator {
             });
         if let Err(e) = spawned {
             lock(&self.active).remove(&id);
+            self.leave_queue(&id);
             let _ = self.store.build_finish(&id, "failed");
             return Err(Error::io("starting a build thread", e));
         }
@@ -230,6 +302,7 @@ impl Orchestrator {
         if let Some(active) = lock(&self.active).get(id) {
             active.cancelled.store(true, Ordering::SeqCst);
             active.stop.store(true, Ordering::SeqCst);
+            self.turn.notify_all();
             return Ok(true);
         }
         self.record(id).map(|_| false)
@@ -249,6 +322,7 @@ impl Orchestrator {
             active.cancelled.store(true, Ordering::SeqCst);
             active.stop.store(true, Ordering::SeqCst);
         }
+        self.turn.notify_all();
         for (id, _) in running {
             let _ = self.wait(&id, None);
         }
@@ -260,9 +334,26 @@ impl Orchestrator {
     }
 
     fn run_build(&self, ctx: &BuildCtx<'_>, graph: &TargetGraph) {
-        let started = Instant::now();
-        let scheduled =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.schedule(ctx, graph)));
+        let mut started = Instant::now();
+        let scheduled = if self.wait_turn(ctx) {
+            started = Instant::now();
+            if let Err(err) = self.store.build_started(ctx.id) {
+                tracing::warn!(build = ctx.id, %err, "could not record the start of a build");
+            }
+            self.events.publish(Event::BuildStarted {
+                build_id: ctx.id.to_owned(),
+                targets: graph.order.clone(),
+            });
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.schedule(ctx, graph)))
+        } else {
+            // Cancelled while it waited: nothing ran.
+            for name in &graph.order {
+                let mut run = TargetRun::pending(name);
+                run.status = "cancelled".into();
+                self.record_run(ctx.id, &run);
+            }
+            Ok(Ok("cancelled"))
+        };
         let status = match scheduled {
             Ok(Ok(status)) => status,
             Ok(Err(err)) => {
@@ -299,6 +390,7 @@ impl Orchestrator {
         *lock(&ctx.active.finished) = true;
         ctx.active.done.notify_all();
         lock(&self.active).remove(ctx.id);
+        self.leave_queue(ctx.id);
     }
 
     /// Runs the graph; returns the build's final status.
@@ -333,13 +425,23 @@ impl Orchestrator {
         let (work_tx, work_rx) = mpsc::channel::<(ResolvedTarget, BTreeMap<String, String>)>();
         let (store_tx, store_rx) = mpsc::channel::<(ResolvedTarget, RunResult)>();
         let work_rx = Mutex::new(work_rx);
+        *lock(&self.slots) = vec![None; slots];
         let cancelled = std::thread::scope(|scope| -> Result<bool> {
-            for _ in 0..slots.min(graph.order.len()) {
+            for slot in 0..slots.min(graph.order.len()) {
                 let (tx, store_tx, work_rx) = (tx.clone(), store_tx.clone(), &work_rx);
                 scope.spawn(move || loop {
                     let job = lock(work_rx).recv();
                     let Ok((target, dep_keys)) = job else { return };
+                    self.set_slot(
+                        slot,
+                        Some(SlotInfo {
+                            build_id: ctx.id.to_owned(),
+                            target: target.name.clone(),
+                            since_ms: now_ms(),
+                        }),
+                    );
                     self.run_worker_job(ctx, target, dep_keys, &tx, &store_tx);
+                    self.set_slot(slot, None);
                 });
             }
             // Only workers send outcomes: if they are all gone, `recv` fails instead of hanging.
@@ -479,6 +581,12 @@ impl Orchestrator {
         let _ = done.send((target.name.clone(), outcome));
         if let Some(result) = result {
             let _ = to_store.send((target, result));
+        }
+    }
+
+    fn set_slot(&self, slot: usize, info: Option<SlotInfo>) {
+        if let Some(s) = lock(&self.slots).get_mut(slot) {
+            *s = info;
         }
     }
 

@@ -98,12 +98,15 @@ impl Orchestrator {
             log_path: &log_path,
         };
         let ran = Instant::now();
+        let mut line_no = 0;
         let outcome = process::run(&spec, &ctx.active.stop, |stream, line| {
+            line_no += 1;
             self.events.publish(Event::TargetLog {
                 build_id: ctx.id.to_owned(),
                 target: target.name.clone(),
                 stream,
                 line: line.to_owned(),
+                line_no,
             })
         })?;
         run.exit_code = outcome.exit_code();
@@ -212,12 +215,13 @@ impl Orchestrator {
         let Some(data) = self.cas.get(hash)? else {
             return Ok(());
         };
-        for line in String::from_utf8_lossy(&data).lines() {
+        for (i, line) in String::from_utf8_lossy(&data).lines().enumerate() {
             self.events.publish(Event::TargetLog {
                 build_id: build_id.to_owned(),
                 target: target.name.clone(),
                 stream: process::Stream::Stdout,
                 line: line.to_owned(),
+                line_no: i as u64 + 1,
             });
         }
         Ok(())

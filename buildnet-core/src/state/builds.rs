@@ -11,7 +11,7 @@ use crate::error::Result;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BuildRecord {
     pub id: String,
-    /// `running`, `succeeded`, `failed`, `cancelled` or `interrupted` (left running by a crash).
+    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `interrupted` (left running by a crash).
     pub status: String,
     /// The targets asked for (the graph adds their dependencies).
     pub requested: Vec<String>,
@@ -71,7 +71,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<TargetRun> {
 }
 
 impl Store {
-    /// Records a new running build and its pending targets.
+    /// Records a new build, `queued` until [`Store::build_started`], and its pending targets.
     pub fn build_insert(&self, id: &str, requested: &[String], targets: &[String]) -> Result<()> {
         let id = id.to_owned();
         let requested = serde_json::to_string(requested).unwrap_or_else(|_| "[]".into());
@@ -80,7 +80,7 @@ impl Store {
             c.prepare_cached(
                 "
                 INSERT INTO builds (id, status, targets, started_at, pid)
-                VALUES (?1, 'running', ?2, ?3, ?4)
+                VALUES (?1, 'queued', ?2, ?3, ?4)
                 ",
             )?
             .execute(params![id, requested, now_ms(), std::process::id()])?;
@@ -90,6 +90,18 @@ impl Store {
             for (seq, target) in targets.iter().enumerate() {
                 insert.execute(params![id, target, seq as i64])?;
             }
+            Ok(())
+        })
+    }
+
+    /// Records that a queued build started running.
+    pub fn build_started(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.write(false, move |c| {
+            c.prepare_cached(
+                "UPDATE builds SET status = 'running', started_at = ?2 WHERE id = ?1 AND status = 'queued'",
+            )?
+            .execute(params![id, now_ms()])?;
             Ok(())
         })
     }
@@ -180,16 +192,16 @@ impl Store {
         })
     }
 
-    /// Marks builds left `running` by processes that no longer exist as `interrupted` (with their
+    /// Marks builds left `queued` or `running` by processes that no longer exist as `interrupted` (with their
     /// unfinished targets). Returns how many builds were marked.
     pub fn builds_mark_interrupted(&self, is_alive: fn(u32) -> bool) -> Result<usize> {
         // Most opens find nothing running: look before taking the write lock.
         let running: Vec<(String, u32)> = self.read(|c| {
-            Ok(
-                c.prepare_cached("SELECT id, pid FROM builds WHERE status = 'running'")?
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<_>>()?,
-            )
+            Ok(c.prepare_cached(
+                "SELECT id, pid FROM builds WHERE status IN ('queued', 'running')",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?)
         })?;
         let dead: Vec<String> = running
             .into_iter()
@@ -208,7 +220,7 @@ impl Store {
                         "
                         UPDATE builds SET status = 'interrupted', finished_at = ?2,
                             duration_ms = ?2 - started_at
-                        WHERE id = ?1 AND status = 'running'
+                        WHERE id = ?1 AND status IN ('queued', 'running')
                         ",
                     )?
                     .execute(params![id, now])?;

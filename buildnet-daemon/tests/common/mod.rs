@@ -52,7 +52,13 @@ pub fn serve(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Server {
         .env_remove("BUILDNET_TOKEN")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(
+            if std::env::var_os("BUILDNET_TEST_SERVE_STDERR").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            },
+        );
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -144,3 +150,90 @@ extern "C" {
 pub const SIGHUP: i32 = 1;
 pub const SIGKILL: i32 = 9;
 pub const SIGTERM: i32 = 15;
+
+/// Opens a streaming request (HTTP/1.0, so the body is not chunk-framed) and returns the status
+/// and a reader positioned at the body.
+pub fn open_stream(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, BufReader<TcpStream>) {
+    let mut s = TcpStream::connect(address).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {address}\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    req.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut reader = BufReader::new(s);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+            break;
+        }
+    }
+    (status, reader)
+}
+
+/// The server-sent events of a stream, as (event name, data), until it ends.
+pub fn sse_events(reader: &mut BufReader<TcpStream>) -> Vec<(String, String)> {
+    let mut events = Vec::new();
+    let (mut name, mut data) = (String::new(), String::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let l = line.trim_end_matches(['\r', '\n']);
+        if let Some(v) = l.strip_prefix("event:") {
+            name = v.trim().to_string();
+        } else if let Some(v) = l.strip_prefix("data:") {
+            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+        } else if l.is_empty() && !data.is_empty() {
+            events.push((std::mem::take(&mut name), std::mem::take(&mut data)));
+        }
+    }
+    events
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, for at most `secs` seconds.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until build `id` has finished; returns its record.
+pub fn wait_build(address: &str, id: &str, headers: &[(&str, &str)]) -> serde_json::Value {
+    wait_for(60, "the build to finish", || {
+        let (code, body) = http(
+            address,
+            "GET",
+            &format!("/api/v1/builds/{id}"),
+            None,
+            headers,
+        );
+        assert_eq!(code, 200, "{body}");
+        let status = body["build"]["status"].as_str().unwrap_or("").to_string();
+        (status != "queued" && status != "running").then(|| body["build"].clone())
+    })
+}
