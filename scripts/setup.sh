@@ -54,5 +54,5 @@ if [ "$demo" -eq 1 ]; then
 fi
 
 if [ "$bench" -eq 1 ]; then
-  apt_install hyperfine xxhash
+  apt_install hyperfine xxhash wrk
 fi

@@ -258,7 +258,7 @@ impl Daemon {
         };
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
-        let app = crate::server::router(self.clone(), address, stopping_rx);
+        let app = crate::server::service(self.clone(), address, stopping_rx);
         let server_task = rt.spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {

@@ -17,16 +17,24 @@ struct Owned {
 
 static RUNTIME: OnceLock<std::result::Result<Owned, String>> = OnceLock::new();
 
-/// Worker threads: enough for the server and the background tasks; CPU-heavy work (hashing)
-/// runs on rayon, and SQLite work on the caller's thread.
-const WORKER_THREADS: usize = 2;
+/// Most worker threads: enough for the server and the background tasks; CPU-heavy work
+/// (hashing) runs on rayon, and SQLite work on the caller's thread or the blocking pool.
+const MAX_WORKER_THREADS: usize = 2;
+
+/// Worker threads: [`MAX_WORKER_THREADS`], but no more than the cores this process may run on
+/// (two workers sharing one core only hand work back and forth).
+fn worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_WORKER_THREADS)
+}
 
 /// The process's runtime, created if needed.
 pub fn get() -> Result<&'static tokio::runtime::Runtime> {
     let owned = RUNTIME
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(WORKER_THREADS)
+                .worker_threads(worker_threads())
                 .thread_name("buildnet-rt")
                 .enable_all()
                 .build()

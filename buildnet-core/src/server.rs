@@ -21,7 +21,6 @@ use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put, MethodRouter};
@@ -90,6 +89,8 @@ pub struct RouteSpec {
     pub responses: &'static [(u16, &'static str)],
     /// The content type of a success.
     pub produces: &'static str,
+    /// Whether answers are gzipped for clients that accept it (large, compressible ones).
+    pub compress: bool,
     handler: fn() -> MethodRouter<App>,
 }
 
@@ -109,6 +110,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "the daemon is up")],
         produces: JSON_CT,
+        compress: false,
         handler: || get(health),
     },
     RouteSpec {
@@ -120,6 +122,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "status"), ERR_401],
         produces: JSON_CT,
+        compress: true,
         handler: || get(status),
     },
     RouteSpec {
@@ -136,6 +139,7 @@ pub static ROUTES: &[RouteSpec] = &[
             (422, "dependency cycle"),
         ],
         produces: JSON_CT,
+        compress: true,
         handler: || get(graph),
     },
     RouteSpec {
@@ -161,6 +165,7 @@ pub static ROUTES: &[RouteSpec] = &[
             (503, "the daemon is shutting down"),
         ],
         produces: JSON_CT,
+        compress: false,
         handler: || post(start_build),
     },
     RouteSpec {
@@ -172,6 +177,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "builds"), ERR_401],
         produces: JSON_CT,
+        compress: true,
         handler: || get(list_builds),
     },
     RouteSpec {
@@ -183,6 +189,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "the build"), ERR_401, ERR_404],
         produces: JSON_CT,
+        compress: true,
         handler: || get(get_build),
     },
     RouteSpec {
@@ -198,6 +205,7 @@ pub static ROUTES: &[RouteSpec] = &[
             ERR_404,
         ],
         produces: JSON_CT,
+        compress: false,
         handler: || delete(cancel_build),
     },
     RouteSpec {
@@ -209,6 +217,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "slots"), ERR_401],
         produces: JSON_CT,
+        compress: true,
         handler: || get(workers),
     },
     RouteSpec {
@@ -227,6 +236,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "a page of artifacts"), ERR_401],
         produces: JSON_CT,
+        compress: true,
         handler: || get(artifacts),
     },
     RouteSpec {
@@ -248,6 +258,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "the log"), ERR_400, ERR_401, ERR_404],
         produces: "text/plain",
+        compress: true,
         handler: || get(logs),
     },
     RouteSpec {
@@ -262,6 +273,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "entries"), ERR_401],
         produces: JSON_CT,
+        compress: true,
         handler: || get(list_state),
     },
     RouteSpec {
@@ -273,6 +285,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "the value"), ERR_401, ERR_404],
         produces: JSON_CT,
+        compress: false,
         handler: || get(get_state),
     },
     RouteSpec {
@@ -284,6 +297,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: Some(put_state_schema),
         responses: &[(200, "stored"), ERR_400, ERR_401, (413, "body too large")],
         produces: JSON_CT,
+        compress: false,
         handler: || put(put_state),
     },
     RouteSpec {
@@ -295,6 +309,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "deleted (false: it was not there)"), ERR_401],
         produces: JSON_CT,
+        compress: false,
         handler: || delete(delete_state),
     },
     RouteSpec {
@@ -306,6 +321,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "locks"), ERR_401],
         produces: JSON_CT,
+        compress: true,
         handler: || get(list_locks),
     },
     RouteSpec {
@@ -322,6 +338,7 @@ pub static ROUTES: &[RouteSpec] = &[
             (409, "held by someone else"),
         ],
         produces: JSON_CT,
+        compress: false,
         handler: || post(acquire_lock),
     },
     RouteSpec {
@@ -338,6 +355,7 @@ pub static ROUTES: &[RouteSpec] = &[
             (409, "not held with that token"),
         ],
         produces: JSON_CT,
+        compress: false,
         handler: || delete(release_lock),
     },
     RouteSpec {
@@ -349,6 +367,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "OpenAPI 3.1 document"), ERR_401],
         produces: JSON_CT,
+        compress: true,
         handler: || get(openapi),
     },
     RouteSpec {
@@ -360,6 +379,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "text exposition format 0.0.4"), ERR_401],
         produces: "text/plain",
+        compress: true,
         handler: || get(metrics),
     },
     RouteSpec {
@@ -385,6 +405,7 @@ pub static ROUTES: &[RouteSpec] = &[
             (403, "origin not allowed"),
         ],
         produces: JSON_CT,
+        compress: false,
         handler: || get(ws),
     },
     RouteSpec {
@@ -396,6 +417,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "HTML page")],
         produces: "text/html",
+        compress: true,
         handler: || get(dashboard_html),
     },
     RouteSpec {
@@ -407,6 +429,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "JavaScript")],
         produces: "text/javascript",
+        compress: true,
         handler: || get(dashboard_js),
     },
     RouteSpec {
@@ -418,6 +441,7 @@ pub static ROUTES: &[RouteSpec] = &[
         body: None,
         responses: &[(200, "CSS")],
         produces: "text/css",
+        compress: true,
         handler: || get(dashboard_css),
     },
 ];
@@ -558,9 +582,33 @@ fn operation_id(route: &RouteSpec) -> String {
     id
 }
 
-/// The application router for `daemon`, listening on `address`. Streams end when `stopping`
-/// turns `true`.
-pub fn router(daemon: Daemon, address: SocketAddr, stopping: watch::Receiver<bool>) -> Router {
+/// What `axum::serve` runs: the router behind the guard, the guard outermost (not a router
+/// layer, which would box every request once more).
+#[derive(Clone)]
+pub struct Service(Guard<Router>);
+
+impl<'a> tower_service::Service<axum::serve::IncomingStream<'a, tokio::net::TcpListener>>
+    for Service
+{
+    type Response = Guard<Router>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Guard<Router>, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: axum::serve::IncomingStream<'a, tokio::net::TcpListener>) -> Self::Future {
+        std::future::ready(Ok(self.0.clone()))
+    }
+}
+
+/// The HTTP service for `daemon`, listening on `address`. Streams end when `stopping` turns
+/// `true`.
+pub fn service(daemon: Daemon, address: SocketAddr, stopping: watch::Receiver<bool>) -> Service {
     let config = daemon.config();
     let mut allowed_hosts: HashSet<String> = ["localhost", "127.0.0.1", "[::1]", "::1"]
         .iter()
@@ -588,23 +636,27 @@ pub fn router(daemon: Daemon, address: SocketAddr, stopping: watch::Receiver<boo
             stopping,
         }),
     };
+    // Layers go on the routes that need them only: every layer costs every request it wraps.
     let mut router = Router::new();
     for route in ROUTES {
-        router = router.route(route.path, (route.handler)());
+        let mut handler = (route.handler)();
+        if route.body.is_some() {
+            handler = handler.layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        }
+        if route.compress {
+            handler = handler.layer(
+                tower_http::compression::CompressionLayer::new().compress_when(
+                    SizeAbove::new(256)
+                        .and(NotForContentType::GRPC)
+                        .and(NotForContentType::IMAGES)
+                        .and(NotForContentType::SSE),
+                ),
+            );
+        }
+        router = router.route(route.path, handler);
     }
-    router
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(app.clone(), guard))
-        .layer(
-            tower_http::compression::CompressionLayer::new().compress_when(
-                SizeAbove::new(256)
-                    .and(NotForContentType::GRPC)
-                    .and(NotForContentType::IMAGES)
-                    .and(NotForContentType::SSE),
-            ),
-        )
-        .with_state(app)
+    let router = router.fallback(not_found).with_state(app.clone());
+    Service(Guard { inner: router, app })
 }
 
 /// An error as the API reports it.
@@ -671,130 +723,211 @@ fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         .map_err(|e| ApiError(Error::invalid_argument(format!("invalid JSON body: {e}"))))
 }
 
-/// The host part of a `Host` header value (`name:port`, `[v6]:port`), lowercased.
-fn host_name(value: &str) -> String {
-    let value = value.trim();
-    let host = if value.starts_with('[') {
-        value.split_inclusive(']').next().unwrap_or(value)
-    } else {
-        value.rsplit_once(':').map_or(value, |(h, _)| h)
-    };
-    host.to_ascii_lowercase()
+/// The checks every request goes through (see the module documentation). Its future is not
+/// boxed: the checks are synchronous, and the response only gets headers added.
+#[derive(Clone)]
+pub struct Guard<S> {
+    inner: S,
+    app: App,
 }
 
-/// The checks every request goes through; see the module documentation.
-async fn guard(State(app): State<App>, request: Request, next: Next) -> Response {
-    let response = check_and_run(&app, request, next).await;
-    app.inner.daemon.count_response(response.status().as_u16());
-    response
-}
+impl<S> tower_service::Service<Request> for Guard<S>
+where
+    S: tower_service::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = GuardFuture<S::Future>;
 
-async fn check_and_run(app: &App, request: Request, next: Next) -> Response {
-    let inner = &app.inner;
-    let headers = request.headers();
-    // DNS rebinding: a page of evil.example resolving to 127.0.0.1 sends Host: evil.example.
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let Some(host) = host else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidArgument,
-            "a Host header is required",
-        );
-    };
-    if !inner.any_host && !inner.allowed_hosts.contains(&host_name(host)) {
-        return error_response(
-            StatusCode::MISDIRECTED_REQUEST,
-            ErrorCode::Unauthorized,
-            "this Host is not served here: add it to server.allowed_hosts",
-        );
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
-    // Browsers send Origin on cross-origin requests and every WebSocket handshake.
-    let mut cors_origin = None;
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("");
-        let same = origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"))
-            .is_some_and(|o| o.eq_ignore_ascii_case(host));
-        if !same {
-            if !inner.allowed_origins.contains(origin) {
-                return error_response(
-                    StatusCode::FORBIDDEN,
-                    ErrorCode::Unauthorized,
-                    "cross-origin requests from this origin are refused: add it to \
-                     server.allowed_origins",
-                );
-            }
-            cors_origin = HeaderValue::from_str(origin).ok();
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match self.app.check(&request) {
+            Ok(cors) => GuardFuture {
+                state: GuardState::Inner(self.inner.call(request)),
+                app: self.app.clone(),
+                cors,
+            },
+            Err(refused) => GuardFuture {
+                state: GuardState::Done(Some(refused)),
+                app: self.app.clone(),
+                cors: None,
+            },
         }
     }
-    if let (Some(origin), &Method::OPTIONS) = (&cors_origin, request.method()) {
-        let mut response = StatusCode::NO_CONTENT.into_response();
+}
+
+pub struct GuardFuture<F> {
+    state: GuardState<F>,
+    app: App,
+    cors: Option<HeaderValue>,
+}
+
+#[doc(hidden)]
+pub enum GuardState<F> {
+    Inner(F),
+    Done(Option<Response>),
+}
+
+impl<F> std::future::Future for GuardFuture<F>
+where
+    F: std::future::Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // SAFETY: `state` is never moved out of the pinned future: `Inner` is only polled in
+        // place, and `Done` only has its `Option` emptied. `app` and `cors` are not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let mut response = match &mut this.state {
+            GuardState::Inner(inner) => {
+                // SAFETY: see above; `inner` stays where it is until the future is dropped.
+                match unsafe { std::pin::Pin::new_unchecked(inner) }.poll(cx) {
+                    std::task::Poll::Pending => return std::task::Poll::Pending,
+                    std::task::Poll::Ready(Ok(response)) => response,
+                    std::task::Poll::Ready(Err(never)) => match never {},
+                }
+            }
+            GuardState::Done(refused) => refused.take().expect("GuardFuture polled after it finished"),
+        };
         let h = response.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, PUT, DELETE"),
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
         );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
-        return response;
+        if let Some(origin) = this.cors.take() {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        this.app
+            .inner
+            .daemon
+            .count_response(response.status().as_u16());
+        std::task::Poll::Ready(Ok(response))
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::InvalidArgument,
-            &format!("request body larger than {MAX_BODY_BYTES} bytes"),
-        );
+}
+
+/// Whether `host` (a `Host` header value) names one of `allowed`.
+fn host_allowed(allowed: &HashSet<String>, host: &str) -> bool {
+    let host = host.trim();
+    let name = if host.starts_with('[') {
+        host.split_inclusive(']').next().unwrap_or(host)
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        allowed.contains(&name.to_ascii_lowercase())
+    } else {
+        allowed.contains(name)
     }
-    let path = request.uri().path();
-    let protected = path.starts_with("/api/") || path == "/ws" || path == "/metrics";
-    if protected {
-        let config = inner.daemon.config();
-        if let Some(expected) = config.server.token.as_deref() {
-            let from_header = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            let from_query = if path == "/ws" || path == "/api/v1/logs" {
-                request.uri().query().and_then(query_token)
-            } else {
-                None
-            };
-            let ok = from_header
-                .or(from_query.as_deref())
-                .is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes()));
-            if !ok {
-                return error_response(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::Unauthorized,
-                    "missing or wrong token: send Authorization: Bearer <token>",
-                );
+}
+
+impl App {
+    /// The request's checks: `Ok` with the CORS origin to echo (if any), or the refusal.
+    fn check(&self, request: &Request) -> Result<Option<HeaderValue>, Response> {
+        let inner = &self.inner;
+        let headers = request.headers();
+        // DNS rebinding: a page of evil.example resolving to 127.0.0.1 sends Host: evil.example.
+        let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+            return Err(error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidArgument,
+                "a Host header is required",
+            ));
+        };
+        if !inner.any_host && !host_allowed(&inner.allowed_hosts, host) {
+            return Err(error_response(
+                StatusCode::MISDIRECTED_REQUEST,
+                ErrorCode::Unauthorized,
+                "this Host is not served here: add it to server.allowed_hosts",
+            ));
+        }
+        // Browsers send Origin on cross-origin requests and every WebSocket handshake.
+        let mut cors_origin = None;
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("");
+            let same = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                .is_some_and(|o| o.eq_ignore_ascii_case(host));
+            if !same {
+                if !inner.allowed_origins.contains(origin) {
+                    return Err(error_response(
+                        StatusCode::FORBIDDEN,
+                        ErrorCode::Unauthorized,
+                        "cross-origin requests from this origin are refused: add it to \
+                         server.allowed_origins",
+                    ));
+                }
+                cors_origin = HeaderValue::from_str(origin).ok();
             }
         }
+        if let (Some(origin), &Method::OPTIONS) = (&cors_origin, request.method()) {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            let h = response.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, PUT, DELETE"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("authorization, content-type"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
+            h.insert(header::VARY, HeaderValue::from_static("Origin"));
+            return Err(response);
+        }
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::InvalidArgument,
+                &format!("request body larger than {MAX_BODY_BYTES} bytes"),
+            ));
+        }
+        let path = request.uri().path();
+        let protected = path.starts_with("/api/") || path == "/ws" || path == "/metrics";
+        if protected {
+            let config = inner.daemon.config();
+            if let Some(expected) = config.server.token.as_deref() {
+                let from_header = headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "));
+                let from_query = if path == "/ws" || path == "/api/v1/logs" {
+                    request.uri().query().and_then(query_token)
+                } else {
+                    None
+                };
+                let ok = from_header
+                    .or(from_query.as_deref())
+                    .is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes()));
+                if !ok {
+                    return Err(error_response(
+                        StatusCode::UNAUTHORIZED,
+                        ErrorCode::Unauthorized,
+                        "missing or wrong token: send Authorization: Bearer <token>",
+                    ));
+                }
+            }
+        }
+        Ok(cors_origin)
     }
-    let mut response = next.run(request).await;
-    let h = response.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Some(origin) = cors_origin {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
-    }
-    response
 }
 
 /// The `access_token` query parameter, percent-decoded.
@@ -1425,10 +1558,16 @@ mod tests {
 
     #[test]
     fn host_names_lose_their_port() {
-        assert_eq!(host_name("LocalHost:7890"), "localhost");
-        assert_eq!(host_name("127.0.0.1"), "127.0.0.1");
-        assert_eq!(host_name("[::1]:80"), "[::1]");
-        assert_eq!(host_name("evil.example:7890"), "evil.example");
+        let allowed: HashSet<String> = ["localhost", "127.0.0.1", "[::1]"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(host_allowed(&allowed, "LocalHost:7890"));
+        assert!(host_allowed(&allowed, "127.0.0.1"));
+        assert!(host_allowed(&allowed, "[::1]:80"));
+        assert!(!host_allowed(&allowed, "evil.example:7890"));
+        assert!(!host_allowed(&allowed, "localhost.evil.example"));
+        assert!(!host_allowed(&allowed, ""));
     }
 
     #[test]
