@@ -17,7 +17,11 @@ async fn main() {
         get(|| async {
             (
                 [(header::CONTENT_TYPE, "application/json")],
-                concat!("{\"status\":\"ok\",\"version\":\"", env!("CARGO_PKG_VERSION"), "\"}"),
+                concat!(
+                    "{\"status\":\"ok\",\"version\":\"",
+                    env!("CARGO_PKG_VERSION"),
+                    "\"}"
+                ),
             )
         }),
     );

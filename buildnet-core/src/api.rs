@@ -399,13 +399,26 @@ impl Daemon {
         self.check_open()?;
         let mut watcher = lock(&self.inner.watcher);
         if watcher.is_none() {
-            *watcher = Some(crate::watch::Watcher::start(self.clone())?);
+            let started = crate::watch::Watcher::start(self.clone())?;
+            let syncer = started.syncer();
+            let hasher = Arc::clone(&self.inner.hasher);
+            // Each build syncs again when it takes its turn, and after commands ran: what earlier
+            // builds and its own dependencies wrote is seen before its inputs are hashed.
+            self.inner
+                .orchestrator
+                .set_sync_hook(Some(Arc::new(move || {
+                    if !syncer.sync() {
+                        hasher.invalidate_all();
+                    }
+                })));
+            *watcher = Some(started);
         }
         Ok(())
     }
 
     /// Stops the file watcher, if it runs.
     pub fn stop_watch(&self) {
+        self.inner.orchestrator.set_sync_hook(None);
         let watcher = lock(&self.inner.watcher).take();
         drop(watcher);
     }
@@ -428,9 +441,9 @@ impl Daemon {
     /// Makes sure the watcher (if any) has seen every change made before this call; if it
     /// cannot tell, the remembered trees are dropped, so nothing stale is served.
     fn sync_watcher(&self) {
-        let watcher = lock(&self.inner.watcher);
-        if let Some(w) = watcher.as_ref() {
-            if !w.sync() {
+        let syncer = lock(&self.inner.watcher).as_ref().map(|w| w.syncer());
+        if let Some(syncer) = syncer {
+            if !syncer.sync() {
                 tracing::warn!("the file watcher did not confirm in time; rehashing inputs");
                 self.inner.hasher.invalidate_all();
             }

@@ -601,7 +601,10 @@ impl<'a> tower_service::Service<axum::serve::IncomingStream<'a, tokio::net::TcpL
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, _: axum::serve::IncomingStream<'a, tokio::net::TcpListener>) -> Self::Future {
+    fn call(
+        &mut self,
+        _: axum::serve::IncomingStream<'a, tokio::net::TcpListener>,
+    ) -> Self::Future {
         std::future::ready(Ok(self.0.clone()))
     }
 }
@@ -796,7 +799,9 @@ where
                     std::task::Poll::Ready(Err(never)) => match never {},
                 }
             }
-            GuardState::Done(refused) => refused.take().expect("GuardFuture polled after it finished"),
+            GuardState::Done(refused) => refused
+                .take()
+                .expect("GuardFuture polled after it finished"),
         };
         let h = response.headers_mut();
         h.insert(
@@ -1078,7 +1083,9 @@ async fn start_build(
     // Subscribed before the build starts, so a stream misses none of its events.
     let events = q.stream.then(|| daemon.subscribe());
     let targets = req.targets;
-    let id = blocking(move || daemon.request_build(&targets, options)).await?;
+    let d = daemon.clone();
+    let id = blocking(move || d.request_build(&targets, options)).await?;
+    let build_id = id.clone();
     match events {
         None => Ok((
             StatusCode::ACCEPTED,
@@ -1096,12 +1103,13 @@ async fn start_build(
                         BusItem::Lagged(_) => true,
                     })
                 })
-                .map(|item| {
-                    // The build's `build_finished` is the last event sent.
-                    let last = matches!(
-                        &item,
-                        BusItem::Event(env) if matches!(env.event, Event::BuildFinished { .. })
-                    );
+                .map(move |item| {
+                    // The build's `build_finished` is the last event sent; if it may have been
+                    // lost with others (a lagged subscriber), the stream ends once the build has.
+                    let last = match &item {
+                        BusItem::Event(env) => matches!(env.event, Event::BuildFinished { .. }),
+                        BusItem::Lagged(_) => !daemon.is_build_running(&build_id),
+                    };
                     (item.to_sse(), last)
                 });
             let events = until_last(events);
@@ -1222,9 +1230,9 @@ struct LogsQuery {
     follow: bool,
 }
 
-/// Target statuses after which no more lines come.
+/// Build and target statuses after which no more lines come.
 fn finished_status(status: &str) -> bool {
-    !matches!(status, "pending" | "running")
+    !matches!(status, "queued" | "pending" | "running")
 }
 
 async fn logs(State(app): State<App>, Query(q): Query<LogsQuery>) -> Result<Response, ApiError> {
@@ -1236,9 +1244,11 @@ async fn logs(State(app): State<App>, Query(q): Query<LogsQuery>) -> Result<Resp
     // told apart by line numbers).
     let rx = q.follow.then(|| daemon.subscribe());
     let (b, t) = (build.clone(), target.clone());
+    let d = daemon.clone();
+    // The record before the log: a target that finishes in between has its whole log read.
     let (record, stored) = blocking(move || {
-        let stored = daemon.target_log(&b, &t)?;
-        Ok((daemon.build(&b)?, stored))
+        let record = d.build(&b)?;
+        Ok((record, d.target_log(&b, &t)?))
     })
     .await?;
     let stored = stored.unwrap_or_default();
@@ -1301,6 +1311,10 @@ async fn logs(State(app): State<App>, Query(q): Query<LogsQuery>) -> Result<Resp
     let live = bus_stream(rx, app.inner.stopping.clone())
         .filter_map(move |item| {
             let out = match &item {
+                // Its end may be among the events lost: stop if the build is over.
+                BusItem::Lagged(_) if !daemon.is_build_running(&b) => {
+                    Some(Out::End(end_event("unknown")))
+                }
                 BusItem::Lagged(n) => Some(Out::Send(
                     SseEvent::default()
                         .event("lagged")
@@ -1461,7 +1475,7 @@ struct WsFilter {
     /// Event types (`build_started`, `target_log`, ...); all when absent.
     #[serde(default, deserialize_with = "types_list")]
     types: Option<HashSet<String>>,
-    /// Only events of this build (others without a build id pass).
+    /// Only events of this build (events of no build are left out too).
     build: Option<String>,
 }
 

@@ -145,38 +145,9 @@ impl Watcher {
         *lock(&self.shared.mode)
     }
 
-    /// Returns once every change made before this call has been seen (invalidated in the tree
-    /// cache), or `false` after [`SYNC_TIMEOUT`].
-    pub fn sync(&self) -> bool {
-        let n = self.shared.next_cookie.fetch_add(1, Ordering::SeqCst) + 1;
-        let mode = *lock(&self.shared.mode);
-        let asked = match mode {
-            WatchMode::Native => {
-                let cookie = self.shared.cookie_dir.join(format!("{n}.cookie"));
-                std::fs::write(&cookie, b"").is_ok()
-            }
-            WatchMode::Poll => lock(&self.shared.poller)
-                .as_ref()
-                .is_some_and(|p| p.wake.send(Some(n)).is_ok()),
-        };
-        if !asked {
-            return false;
-        }
-        let deadline = Instant::now() + SYNC_TIMEOUT;
-        let mut seen = lock(&self.shared.seen_cookie);
-        while *seen < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            seen = self
-                .shared
-                .cookie_seen
-                .wait_timeout(seen, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        true
+    /// A handle that syncs with this watcher (usable without holding the watcher).
+    pub fn syncer(&self) -> Syncer {
+        Syncer(Arc::clone(&self.shared))
     }
 
     /// Stops watching and joins the threads.
@@ -191,6 +162,49 @@ impl Watcher {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// See [`Syncer::sync`].
+#[derive(Clone)]
+pub struct Syncer(Arc<Shared>);
+
+impl Syncer {
+    /// Returns once every change made before this call has been seen (invalidated in the tree
+    /// cache), or `false` after [`SYNC_TIMEOUT`] or once the watcher stopped.
+    pub fn sync(&self) -> bool {
+        let shared = &self.0;
+        if shared.stopping.load(Ordering::SeqCst) {
+            return false;
+        }
+        let n = shared.next_cookie.fetch_add(1, Ordering::SeqCst) + 1;
+        let mode = *lock(&shared.mode);
+        let asked = match mode {
+            WatchMode::Native => {
+                let cookie = shared.cookie_dir.join(format!("{n}.cookie"));
+                std::fs::write(&cookie, b"").is_ok()
+            }
+            WatchMode::Poll => lock(&shared.poller)
+                .as_ref()
+                .is_some_and(|p| p.wake.send(Some(n)).is_ok()),
+        };
+        if !asked {
+            return false;
+        }
+        let deadline = Instant::now() + SYNC_TIMEOUT;
+        let mut seen = lock(&shared.seen_cookie);
+        while *seen < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            seen = shared
+                .cookie_seen
+                .wait_timeout(seen, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
     }
 }
 
@@ -282,30 +296,33 @@ impl Shared {
     }
 
     fn start_polling(self: &Arc<Self>) {
+        if self.stopping.load(Ordering::SeqCst) {
+            return;
+        }
         let (wake, wake_rx) = mpsc::channel::<Option<u64>>();
         let shared = Arc::clone(self);
+        // The baseline is taken before this returns: a change made after the caller goes on
+        // is always seen by the first scan.
+        let mut snapshot = scan(&self.root, &self.state_dir);
         let thread = std::thread::Builder::new()
             .name("buildnet-poll".into())
-            .spawn(move || {
-                let mut snapshot = scan(&shared.root, &shared.state_dir);
-                loop {
-                    let cookie = match wake_rx.recv_timeout(POLL_INTERVAL) {
-                        Ok(cookie) => cookie,
-                        Err(mpsc::RecvTimeoutError::Timeout) => None,
-                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                    };
-                    if shared.stopping.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let fresh = scan(&shared.root, &shared.state_dir);
-                    let changed = diff(&snapshot, &fresh);
-                    snapshot = fresh;
-                    if !changed.is_empty() {
-                        let _ = shared.tx.send(Msg::Paths(changed));
-                    }
-                    if let Some(n) = cookie {
-                        let _ = shared.tx.send(Msg::Cookie(n));
-                    }
+            .spawn(move || loop {
+                let cookie = match wake_rx.recv_timeout(POLL_INTERVAL) {
+                    Ok(cookie) => cookie,
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                };
+                if shared.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                let fresh = scan(&shared.root, &shared.state_dir);
+                let changed = diff(&snapshot, &fresh);
+                snapshot = fresh;
+                if !changed.is_empty() {
+                    let _ = shared.tx.send(Msg::Paths(changed));
+                }
+                if let Some(n) = cookie {
+                    let _ = shared.tx.send(Msg::Cookie(n));
                 }
             });
         match thread {
@@ -465,11 +482,12 @@ impl WatchLoop {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
         loop {
             let timeout = match (self.first_change, &self.running) {
-                (Some(first), _) => (self.last_change + QUIET)
+                // A build of the watcher's is running: the pending changes wait for its end.
+                (_, Some(_)) => Duration::from_millis(50),
+                (Some(first), None) => (self.last_change + QUIET)
                     .min(first + MAX_DELAY)
                     .saturating_duration_since(Instant::now())
                     .max(Duration::from_millis(5)),
-                (None, Some(_)) => Duration::from_millis(50),
                 (None, None) => Duration::from_secs(3600),
             };
             match rx.recv_timeout(timeout) {
@@ -529,6 +547,8 @@ impl WatchLoop {
             if is_ignore_file {
                 if let Some(parent) = path.parent() {
                     self.ignores.remove(parent);
+                    // Folders it stopped ignoring need watches now.
+                    new_dirs.push(parent.to_path_buf());
                 }
             } else if self.ignored(&path, path.is_dir()) {
                 continue;

@@ -36,14 +36,19 @@ pub fn build(
     if !dry_run && !no_daemon {
         if let Some(running) = buildnet_core::daemon_file::DaemonFile::read_live(&config.state_dir)
         {
-            match remote_build(&config, &running.address, targets, &options, json, logs) {
+            // Only a daemon that cannot be reached is built around: once it took the build, a
+            // second one here would write the same outputs.
+            match hand_off(&config, &running.address, targets, &options) {
+                Ok(answer) => {
+                    return remote_build(&config, &running.address, answer, json, logs);
+                }
                 Err(err) if err.code() == ErrorCode::Io => {
                     eprintln!(
                         "buildnet: the daemon at {} did not answer ({err}); building here",
                         running.address
                     );
                 }
-                other => return other,
+                Err(err) => return Err(err),
             }
         }
     }
@@ -128,18 +133,13 @@ pub fn build(
     })
 }
 
-/// Hands the build to the daemon serving this workspace and shows its progress from the event
-/// stream the daemon sends back. The daemon answers from what its file watcher already knows.
-fn remote_build(
+/// Asks the daemon serving this workspace to build; its answer streams the build's events.
+fn hand_off(
     config: &buildnet_core::Config,
     address: &str,
     targets: &[String],
     options: &BuildOptions,
-    json: bool,
-    logs: OutputLogs,
-) -> Result<ExitCode> {
-    use std::io::BufRead;
-    let started = Instant::now();
+) -> Result<crate::client::Answer> {
     let token = config.server.token.as_deref();
     let body = serde_json::json!({
         "targets": targets,
@@ -149,14 +149,28 @@ fn remote_build(
         "replay_logs": options.replay_logs,
     })
     .to_string();
-    let answer = crate::client::request(
+    crate::client::request(
         address,
         "POST",
         "/api/v1/build?stream=true",
         token,
         Some(&body),
         None,
-    )?;
+    )
+}
+
+/// Shows the progress of a build handed to the daemon from the event stream it sends back. The
+/// daemon answers from what its file watcher already knows.
+fn remote_build(
+    config: &buildnet_core::Config,
+    address: &str,
+    answer: crate::client::Answer,
+    json: bool,
+    logs: OutputLogs,
+) -> Result<ExitCode> {
+    use std::io::BufRead;
+    let started = Instant::now();
+    let token = config.server.token.as_deref();
     if answer.status != 200 {
         let status = answer.status;
         let text = answer.text()?;
@@ -177,7 +191,7 @@ fn remote_build(
         line.clear();
         let n = lines
             .read_line(&mut line)
-            .map_err(|e| Error::io("reading the daemon's event stream", e))?;
+            .map_err(|e| Error::internal(format!("reading the daemon's event stream: {e}")))?;
         if n == 0 {
             break;
         }

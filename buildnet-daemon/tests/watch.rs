@@ -219,3 +219,39 @@ fn build_hands_off_to_the_daemon_and_is_never_stale() {
     assert!(out.status.success());
     assert!(!stderr(&out).contains("building on the daemon"));
 }
+
+#[test]
+fn a_dependency_writing_into_inputs_is_seen_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("buildnet.yaml"),
+        r#"
+targets:
+  gen:
+    command: cp packages/gen/spec.txt packages/app/src/gen.txt
+    inputs: ["packages/gen/spec.txt"]
+    outputs: ["packages/app/src/gen.txt"]
+  app:
+    deps: [gen]
+    command: sh -c 'mkdir -p dist; cat src/*.txt > dist/app.txt'
+    cwd: packages/app
+    inputs: ["src/**"]
+    outputs: ["dist/**"]
+"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("packages/gen")).unwrap();
+    std::fs::create_dir_all(root.join("packages/app/src")).unwrap();
+    std::fs::write(root.join("packages/app/src/main.txt"), "main\n").unwrap();
+    let server = serve(root, &["--watch"], &[]);
+    let a = server.address.as_str();
+    for i in 0..8 {
+        std::fs::write(root.join("packages/gen/spec.txt"), format!("spec {i}\n")).unwrap();
+        let out = run(root, &["build", "app"], &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let app = std::fs::read_to_string(root.join("packages/app/dist/app.txt")).unwrap();
+        assert!(app.contains(&format!("spec {i}")), "round {i}: {app}");
+    }
+    wait_for(10, "idle", || idle(a).then_some(()));
+}

@@ -129,11 +129,11 @@ impl CachedTree {
         }
         let files = &self.tree.files;
         // A file it holds, or a folder holding some of them (changed, removed, moved away).
-        let at = files.partition_point(|f| f.path.as_str() < rel);
-        let holds = files.get(at).is_some_and(|f| {
-            f.path == rel
-                || (f.path.starts_with(rel) && f.path.as_bytes().get(rel.len()) == Some(&b'/'))
-        });
+        // Searched separately: `src/sub.ts` sorts between `src/sub` and `src/sub/b.ts`.
+        let exact = files.binary_search_by(|f| f.path.as_str().cmp(rel)).is_ok();
+        let folder = format!("{rel}/");
+        let at = files.partition_point(|f| f.path.as_str() < folder.as_str());
+        let holds = exact || files.get(at).is_some_and(|f| f.path.starts_with(&folder));
         // Or a new file its globs select.
         holds
             || (self.include.as_ref().is_none_or(|g| g.is_match(rel))
@@ -244,7 +244,8 @@ impl TreeHasher {
             .is_some_and(|n| n == ".gitignore" || n == ".ignore");
         let parent = path.parent().unwrap_or(path);
         trees.entries.retain(|key, cached| {
-            if is_ignore_file && key.dir.starts_with(parent) {
+            // An ignore file above a tree or inside it changes what the walk selects.
+            if is_ignore_file && (key.dir.starts_with(parent) || path.starts_with(&key.dir)) {
                 return false;
             }
             match path.strip_prefix(&key.dir) {
@@ -630,9 +631,10 @@ mod tests {
         let root = dir.path();
         write(root, "pkg/src/a.ts", "a");
         write(root, "pkg/src/sub/b.ts", "b");
+        write(root, "pkg/src/sub.ts", "s");
         write(root, "pkg/dist/out.js", "o");
         let h = TreeHasher::new();
-        let globs = vec!["src/**".to_string(), "!dist/**".to_string()];
+        let globs = vec!["src/**/*.ts".to_string(), "!dist/**".to_string()];
         let pkg = root.join("pkg");
         let hash = |h: &TreeHasher| h.hash_tree_within(root, &pkg, &globs, &[]).unwrap();
         let first = hash(&h);
@@ -656,6 +658,7 @@ mod tests {
             pkg.join("src/new.ts"),
             pkg.join("src/sub"),
             root.join(".gitignore"),
+            pkg.join("src/.gitignore"),
             pkg.clone(),
         ] {
             let (walks, _) = h.walk_counts();
@@ -666,7 +669,7 @@ mod tests {
         // Off again: every call walks.
         h.disable_tree_cache();
         hash(&h);
-        assert_eq!(h.walk_counts().0, 9);
+        assert_eq!(h.walk_counts().0, 10);
     }
 
     #[test]

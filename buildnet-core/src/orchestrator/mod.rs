@@ -85,7 +85,14 @@ pub struct Orchestrator {
     turn: Condvar,
     /// What each worker slot runs now.
     slots: Mutex<Vec<Option<SlotInfo>>>,
+    /// Called when a build takes its turn and before hashing a target after commands ran: the
+    /// file watcher's sync, while one runs (see [`crate::watch`]).
+    sync_hook: Mutex<Option<SyncHook>>,
+    /// A command ran since the last sync.
+    ran_since_sync: AtomicBool,
 }
+
+type SyncHook = Arc<dyn Fn() + Send + Sync>;
 
 /// A worker slot busy with a target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -156,7 +163,29 @@ impl Orchestrator {
             queue: Mutex::new(VecDeque::new()),
             turn: Condvar::new(),
             slots: Mutex::new(Vec::new()),
+            sync_hook: Mutex::new(None),
+            ran_since_sync: AtomicBool::new(false),
         }
+    }
+
+    pub fn set_sync_hook(&self, hook: Option<SyncHook>) {
+        *lock(&self.sync_hook) = hook;
+    }
+
+    /// Runs the sync hook (if any); with `only_after_commands`, only if a command ran since.
+    pub(crate) fn sync_inputs(&self, only_after_commands: bool) {
+        if only_after_commands && !self.ran_since_sync.load(Ordering::SeqCst) {
+            return;
+        }
+        let hook = lock(&self.sync_hook).clone();
+        if let Some(hook) = hook {
+            self.ran_since_sync.store(false, Ordering::SeqCst);
+            hook();
+        }
+    }
+
+    pub(crate) fn note_command_ran(&self) {
+        self.ran_since_sync.store(true, Ordering::SeqCst);
     }
 
     /// The builds running and waiting, in order.
@@ -337,6 +366,7 @@ impl Orchestrator {
         let mut started = Instant::now();
         let scheduled = if self.wait_turn(ctx) {
             started = Instant::now();
+            self.sync_inputs(false);
             if let Err(err) = self.store.build_started(ctx.id) {
                 tracing::warn!(build = ctx.id, %err, "could not record the start of a build");
             }

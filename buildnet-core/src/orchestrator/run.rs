@@ -57,6 +57,8 @@ impl Orchestrator {
         dep_keys: BTreeMap<String, String>,
         run: &mut TargetRun,
     ) -> Result<Option<RunResult>> {
+        // Files a dependency's command wrote must be seen before this target's inputs are hashed.
+        self.sync_inputs(true);
         let (components, key) = self.cache_key(ctx.config, target, dep_keys)?;
         run.cache_key = Some(key.clone());
         let log_path = log_path(&ctx.config.state_dir, ctx.id, &target.name);
@@ -98,6 +100,7 @@ impl Orchestrator {
             log_path: &log_path,
         };
         let ran = Instant::now();
+        self.note_command_ran();
         let mut line_no = 0;
         let outcome = process::run(&spec, &ctx.active.stop, |stream, line| {
             line_no += 1;
