@@ -757,7 +757,7 @@ where
                 cors,
             },
             Err(refused) => GuardFuture {
-                state: GuardState::Done(Some(refused)),
+                state: GuardState::Done(Some(*refused)),
                 app: self.app.clone(),
                 cors: None,
             },
@@ -837,23 +837,23 @@ fn host_allowed(allowed: &HashSet<String>, host: &str) -> bool {
 
 impl App {
     /// The request's checks: `Ok` with the CORS origin to echo (if any), or the refusal.
-    fn check(&self, request: &Request) -> Result<Option<HeaderValue>, Response> {
+    fn check(&self, request: &Request) -> Result<Option<HeaderValue>, Box<Response>> {
         let inner = &self.inner;
         let headers = request.headers();
         // DNS rebinding: a page of evil.example resolving to 127.0.0.1 sends Host: evil.example.
         let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
-            return Err(error_response(
+            return Err(Box::new(error_response(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidArgument,
                 "a Host header is required",
-            ));
+            )));
         };
         if !inner.any_host && !host_allowed(&inner.allowed_hosts, host) {
-            return Err(error_response(
+            return Err(Box::new(error_response(
                 StatusCode::MISDIRECTED_REQUEST,
                 ErrorCode::Unauthorized,
                 "this Host is not served here: add it to server.allowed_hosts",
-            ));
+            )));
         }
         // Browsers send Origin on cross-origin requests and every WebSocket handshake.
         let mut cors_origin = None;
@@ -865,12 +865,12 @@ impl App {
                 .is_some_and(|o| o.eq_ignore_ascii_case(host));
             if !same {
                 if !inner.allowed_origins.contains(origin) {
-                    return Err(error_response(
+                    return Err(Box::new(error_response(
                         StatusCode::FORBIDDEN,
                         ErrorCode::Unauthorized,
                         "cross-origin requests from this origin are refused: add it to \
                          server.allowed_origins",
-                    ));
+                    )));
                 }
                 cors_origin = HeaderValue::from_str(origin).ok();
             }
@@ -892,18 +892,18 @@ impl App {
                 HeaderValue::from_static("600"),
             );
             h.insert(header::VARY, HeaderValue::from_static("Origin"));
-            return Err(response);
+            return Err(Box::new(response));
         }
         let declared = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            return Err(error_response(
+            return Err(Box::new(error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::InvalidArgument,
                 &format!("request body larger than {MAX_BODY_BYTES} bytes"),
-            ));
+            )));
         }
         let path = request.uri().path();
         let protected = path.starts_with("/api/") || path == "/ws" || path == "/metrics";
@@ -923,11 +923,11 @@ impl App {
                     .or(from_query.as_deref())
                     .is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes()));
                 if !ok {
-                    return Err(error_response(
+                    return Err(Box::new(error_response(
                         StatusCode::UNAUTHORIZED,
                         ErrorCode::Unauthorized,
                         "missing or wrong token: send Authorization: Bearer <token>",
-                    ));
+                    )));
                 }
             }
         }
