@@ -71,6 +71,13 @@ for _ in range(runs):
 json.dump({"ready_ms": statistics.median(ready), "idle_rss_mib": statistics.median(rss)}, open(dest, "w"))
 PY
 
+echo "== HTTP: GET /health beside a bare axum, Node, Bun and Deno"
+if [ "$quick" -eq 1 ]; then
+  scripts/bench-http.sh "$out" --quick
+else
+  scripts/bench-http.sh "$out"
+fi
+
 echo "== monorepo builds beside turbo and nx"
 if [ "$quick" -eq 1 ]; then
   scripts/bench-monorepo.sh "$out" --quick --packages 100
@@ -121,6 +128,19 @@ v = start["buildnet --version"]["median"]*1000
 row("`buildnet --version`, start to exit", f"{v:.2f} ms", f"b3sum --version {start['b3sum --version']['median']*1000:.2f} ms", "-", "≤ 2 ms", v <= 2)
 row("`buildnet serve`: start until /health answers", f"{serve['ready_ms']:.1f} ms", "-", "-", "≤ 20 ms (issue 7)", serve['ready_ms'] <= 20)
 row("`buildnet serve` idle RSS", f"{serve['idle_rss_mib']:.1f} MiB", "bare axum ≈ 3 MB (issue note)", "-", "≤ 10 MB", serve['idle_rss_mib'] <= 10)
+http_path = os.path.join(out, "http.json")
+if os.path.exists(http_path):
+    h = json.load(open(http_path))
+    b, n, bun, deno, ax = (h[k] for k in ["buildnet serve", "node http", "Bun.serve", "Deno.serve", "bare axum"])
+    u = lambda r: r["user_us_per_req"]
+    row("`GET /health`, server user CPU per request (wrk -t1 -c64, server and wrk on their own core)",
+        f"{u(b):.2f} µs", f"Node http {u(n):.2f}, Bun.serve {u(bun):.2f}, Deno.serve {u(deno):.2f}, bare axum {u(ax):.2f} µs",
+        f"{u(b)/u(n):.2f}× Node, {u(b)/u(bun):.2f}× Bun", "≤ 0.3× Node and ≤ 0.7× Bun", u(b) <= 0.3*u(n) and u(b) <= 0.7*u(bun))
+    row("`GET /health`, requests/s (p99)", f"{b['rps']:,.0f} ({b['p99_ms']:.2f} ms)",
+        ", ".join(f"{k} {r['rps']:,.0f} ({r['p99_ms']:.2f} ms)" for k, r in h.items() if k != "buildnet serve"),
+        f"{b['rps']/bun['rps']:.2f}× Bun", "≥ Bun", b["rps"] >= bun["rps"])
+    row(f"`buildnet serve` RSS after {b['requests_total']:,} requests", f"{b['rss_after_mib']:.1f} MiB", "-", "-", "≤ 20 MB", b["rss_after_mib"] <= 20)
+    row("`GET /api/v1/state/{key}`, 64 connections, p99", f"{b['state_get_p99_ms']:.2f} ms ({b['state_get_rps']:,.0f} req/s)", "-", "-", "≤ 2 ms", b["state_get_p99_ms"] <= 2)
 mono_note = ""
 if os.path.exists(os.path.join(out, "mono-cached.json")):
     cached = hyper(os.path.join(out, "mono-cached.json")) | hyper(os.path.join(out, "mono-cached-nx-daemon.json"))

@@ -20,10 +20,10 @@ echo "== buildnet build (again: everything comes from the cache)"
 "$bin" build
 
 cat <<MSG
-== buildnet serve: http://127.0.0.1:$port
+== buildnet serve --watch: dashboard at http://127.0.0.1:$port/ (edit a file under packages/ to see it rebuild)
 Try, from another terminal:
   curl -s http://127.0.0.1:$port/health
   curl -s http://127.0.0.1:$port/api/v1/status
   (cd $workspace && $bin builds && $bin build --dry-run && $bin graph)
 MSG
-exec "$bin" serve --port "$port"
+exec "$bin" serve --watch --port "$port"

@@ -278,7 +278,7 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         method: "GET",
-        path: "/api/v1/state/{key}",
+        path: "/api/v1/state/{*key}",
         summary: "Read a key",
         auth: true,
         query: &[],
@@ -290,7 +290,7 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         method: "PUT",
-        path: "/api/v1/state/{key}",
+        path: "/api/v1/state/{*key}",
         summary: "Write a key, with an optional time to live",
         auth: true,
         query: &[],
@@ -302,7 +302,7 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         method: "DELETE",
-        path: "/api/v1/state/{key}",
+        path: "/api/v1/state/{*key}",
         summary: "Delete a key",
         auth: true,
         query: &[],
@@ -326,7 +326,7 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         method: "POST",
-        path: "/api/v1/locks/{resource}",
+        path: "/api/v1/locks/{*resource}",
         summary: "Acquire a lock: its token and fencing number, or 409 while someone holds it",
         auth: true,
         query: &[],
@@ -343,7 +343,7 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         method: "DELETE",
-        path: "/api/v1/locks/{resource}",
+        path: "/api/v1/locks/{*resource}",
         summary: "Release a lock with its token",
         auth: true,
         query: &[],
@@ -500,6 +500,7 @@ pub fn openapi_document() -> Value {
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| name.trim_start_matches('*'))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
         params.extend(route.query.iter().map(|(name, ty, desc)| {
@@ -534,8 +535,9 @@ pub fn openapi_document() -> Value {
         if !route.auth {
             op["security"] = json!([]);
         }
+        // `{*key}` (a key may hold `/`) is axum's; OpenAPI writes `{key}`.
         let entry = paths
-            .entry(route.path.to_string())
+            .entry(route.path.replace("{*", "{"))
             .or_insert_with(|| json!({}));
         entry[route.method.to_ascii_lowercase()] = op;
     }
@@ -569,7 +571,7 @@ pub fn openapi_document() -> Value {
 
 fn operation_id(route: &RouteSpec) -> String {
     let mut id = route.method.to_ascii_lowercase();
-    for part in route.path.split(['/', '.', '{', '}']) {
+    for part in route.path.split(['/', '.', '{', '}', '*']) {
         if part.is_empty() || part == "api" || part == "v1" {
             continue;
         }
@@ -1589,7 +1591,8 @@ mod tests {
         let doc = openapi_document();
         let mut ids = HashSet::new();
         for route in ROUTES {
-            let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
+            let op =
+                &doc["paths"][route.path.replace("{*", "{")][route.method.to_ascii_lowercase()];
             assert!(op.is_object(), "{} {}", route.method, route.path);
             assert!(ids.insert(op["operationId"].as_str().unwrap().to_string()));
         }

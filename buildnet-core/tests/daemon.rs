@@ -14,7 +14,7 @@ fn get(address: std::net::SocketAddr, path: &str) -> String {
     let mut s = std::net::TcpStream::connect(address).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut out = String::new();

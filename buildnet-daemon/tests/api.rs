@@ -343,8 +343,8 @@ fn sigterm_cancels_running_builds_and_records_them() {
 /// Fills in a documented path with values that exist.
 fn concrete(path: &str, build: &str) -> String {
     path.replace("{id}", build)
-        .replace("{key}", "k1")
-        .replace("{resource}", "r1")
+        .replace("{key}", "dir/k1")
+        .replace("{resource}", "group/r1")
 }
 
 #[test]
