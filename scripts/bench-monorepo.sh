@@ -76,3 +76,14 @@ hyperfine --warmup 1 --runs "$runs" --export-json "$out/mono-leaf-nx-daemon.json
 stop_nx_daemon
 hyperfine --warmup 1 --runs "$runs" --export-json "$out/mono-command.json" \
   -n "npm run build (the rebuilt command alone)" "cd $leaf && npm run build"
+
+echo "== the same through a running daemon (buildnet serve --watch; buildnet build hands off)"
+"$bin" serve --watch --port 0 > "$out/daemon.out" 2> "$out/daemon.err" &
+daemon_pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$out/daemon.out" 2>/dev/null && break; sleep 0.05; done
+"$bin" build --concurrency 2 > /dev/null
+hyperfine --warmup 2 --runs "$runs" --export-json "$out/mono-cached-daemon.json" \
+  -n "buildnet (daemon)" "$bn_build"
+hyperfine --warmup 1 --runs "$runs" --export-json "$out/mono-leaf-daemon.json" \
+  --prepare "$touch_leaf" -n "buildnet (daemon)" "$bn_build"
+kill -TERM "$daemon_pid"; wait "$daemon_pid" || true

@@ -255,3 +255,55 @@ targets:
     }
     wait_for(10, "idle", || idle(a).then_some(()));
 }
+
+/// The OS watch limit for real: in a user namespace of its own, the daemon may hold 3 inotify
+/// watches, fewer than the workspace has folders.
+#[test]
+fn the_os_watch_limit_falls_back_to_polling_and_says_so() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let probe = Command::new("unshare").args(["-U", "-r", "true"]).status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: unshare -U is not available here, so the watch limit cannot be set");
+        return;
+    }
+    let dir = workspace();
+    let root = dir.path();
+    let script = format!(
+        "echo 3 > /proc/sys/user/max_inotify_watches && exec {} serve --watch --port 0",
+        common::BIN
+    );
+    let mut child = Command::new("unshare")
+        .args(["-U", "-r", "sh", "-c", &script])
+        .current_dir(root)
+        .env_remove("BUILDNET_TOKEN")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = common::Server {
+        address: line.trim().rsplit("http://").next().unwrap().to_string(),
+        child,
+    };
+    let a = server.address.as_str();
+    let (_, status) = http(a, "GET", "/api/v1/status", None, &[]);
+    assert_eq!(status["watch"]["mode"], "poll", "{status}");
+    // Changes are still seen.
+    write(root, "packages/other/src/o.txt", "other v2\n");
+    let all = settle(a, 1);
+    assert_eq!(requested(&all[0]), ["other"]);
+    // And the log said why.
+    let mut server = server;
+    common::signal(&server.child, common::SIGTERM);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut server.child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("limit on file watches") && err.contains("polling"),
+        "{err}"
+    );
+}
