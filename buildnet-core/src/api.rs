@@ -439,13 +439,17 @@ impl Daemon {
     }
 
     /// Makes sure the watcher (if any) has seen every change made before this call; if it
-    /// cannot tell, the remembered trees are dropped, so nothing stale is served.
-    fn sync_watcher(&self) {
+    /// cannot tell, the remembered trees are dropped, so nothing stale is served. `building`
+    /// are the targets of the build about to start: the watcher drops the changes it had pending
+    /// for them (that build covers them; no second build follows it).
+    fn sync_watcher(&self, building: &[String]) {
         let syncer = lock(&self.inner.watcher).as_ref().map(|w| w.syncer());
         if let Some(syncer) = syncer {
             if !syncer.sync() {
                 tracing::warn!("the file watcher did not confirm in time; rehashing inputs");
                 self.inner.hasher.invalidate_all();
+            } else {
+                syncer.covered(building.to_vec());
             }
         }
     }
@@ -559,10 +563,10 @@ impl Daemon {
     /// the build id at once. An unknown target or a cycle fails here, before anything runs.
     pub fn request_build(&self, targets: &[String], options: BuildOptions) -> Result<String> {
         self.check_open()?;
-        self.sync_watcher();
-        self.inner
-            .orchestrator
-            .request(self.config(), targets, options)
+        let config = self.config();
+        let graph = TargetGraph::resolve(&config, targets)?;
+        self.sync_watcher(&graph.order);
+        self.inner.orchestrator.request(config, targets, options)
     }
 
     /// A build the watcher asks for (it has seen its own changes: no sync).

@@ -917,7 +917,7 @@ impl App {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.strip_prefix("Bearer "));
                 let from_query = if path == "/ws" || path == "/api/v1/logs" {
-                    request.uri().query().and_then(query_token)
+                    query_token(request)
                 } else {
                     None
                 };
@@ -937,19 +937,16 @@ impl App {
     }
 }
 
-/// The `access_token` query parameter, percent-decoded.
-fn query_token(query: &str) -> Option<String> {
+/// The request's `access_token` query parameter, percent-decoded.
+fn query_token(request: &Request) -> Option<String> {
     #[derive(Deserialize)]
-    struct Q {
+    struct Token {
         access_token: Option<String>,
     }
-    serde_urlencoded_token(query).and_then(|q: Q| q.access_token)
-}
-
-fn serde_urlencoded_token<T: DeserializeOwned>(query: &str) -> Option<T> {
-    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().ok()?)
-        .ok()
-        .map(|q| q.0)
+    Query::<Token>::try_from_uri(request.uri())
+        .ok()?
+        .0
+        .access_token
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

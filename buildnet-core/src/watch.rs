@@ -64,6 +64,9 @@ enum Msg {
     Rescan,
     /// Cookie `n` was seen: every change before it has been delivered.
     Cookie(u64),
+    /// A build of these targets was asked for after a sync: changes pending for them need no
+    /// build of the watcher's own.
+    Covered(Vec<String>),
     Stop,
 }
 
@@ -205,6 +208,14 @@ impl Syncer {
                 .0;
         }
         true
+    }
+}
+
+impl Syncer {
+    /// Tells the watcher that a build of `targets` starts after a successful [`Syncer::sync`]:
+    /// the changes it has pending for them are covered by that build.
+    pub fn covered(&self, targets: Vec<String>) {
+        let _ = self.0.tx.send(Msg::Covered(targets));
     }
 }
 
@@ -497,6 +508,13 @@ impl WatchLoop {
                     self.daemon.hasher().invalidate_all();
                     let all: Vec<String> = self.config.targets.keys().cloned().collect();
                     self.add_pending(all, "(rescan)".into());
+                }
+                Ok(Msg::Covered(targets)) => {
+                    self.pending.retain(|t| !targets.contains(t));
+                    if self.pending.is_empty() {
+                        self.first_change = None;
+                        self.paths.clear();
+                    }
                 }
                 Ok(Msg::Cookie(n)) => {
                     let mut seen = lock(&self.shared.seen_cookie);

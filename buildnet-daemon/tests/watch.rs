@@ -210,6 +210,9 @@ fn build_hands_off_to_the_daemon_and_is_never_stale() {
         );
     }
 
+    // Those builds covered the changes: the watcher started none of its own.
+    settle(a, 12);
+
     // Errors come back as the local build's would: unknown target is a usage error.
     let out = run(root, &["build", "nope"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

@@ -110,9 +110,34 @@ pub struct TreeHasher {
 #[derive(Default)]
 struct TreeCache {
     enabled: bool,
-    /// Bumped by every invalidation: a walk that started before one is not remembered.
-    generation: u64,
     entries: HashMap<TreeKey, CachedTree>,
+    /// Walks under way, so that a change landing during one keeps its result from being
+    /// remembered (the walk may have read the tree before or after the change).
+    walking: Vec<Walking>,
+    next_walk: u64,
+}
+
+struct Walking {
+    id: u64,
+    dir: PathBuf,
+    include: Option<GlobSet>,
+    exclude: GlobSet,
+    /// A change that may concern this tree landed during the walk.
+    stale: bool,
+}
+
+impl Walking {
+    /// Conservative: anything under the folder that is not a file its globs leave out.
+    fn concerned_by(&self, path: &Path, is_ignore_file: bool) -> bool {
+        let Ok(rel) = path.strip_prefix(&self.dir) else {
+            return is_ignore_file && path.parent().is_some_and(|p| self.dir.starts_with(p));
+        };
+        if is_ignore_file || rel.as_os_str().is_empty() || !path.is_file() {
+            return true;
+        }
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        self.include.as_ref().is_none_or(|g| g.is_match(&rel)) && !self.exclude.is_match(&rel)
+    }
 }
 
 struct CachedTree {
@@ -178,42 +203,52 @@ impl TreeHasher {
         globs: &[String],
         skip_dirs: &[PathBuf],
     ) -> Result<TreeHash> {
-        let key = {
-            let trees = crate::lock(&self.trees);
-            trees.enabled.then(|| {
-                (
-                    TreeKey {
-                        workspace: workspace.to_path_buf(),
-                        dir: dir.to_path_buf(),
-                        globs: globs.to_vec(),
-                        skip_dirs: skip_dirs.to_vec(),
-                    },
-                    trees.generation,
-                )
-            })
-        };
-        if let Some((key, _)) = &key {
-            if let Some(hit) = crate::lock(&self.trees).entries.get(key) {
-                self.tree_hits.fetch_add(1, Ordering::Relaxed);
-                let mut hit = hit.tree.clone();
-                hit.files_read = 0;
-                return Ok(hit);
-            }
-        }
-        let tree = self.walk_and_hash(workspace, dir, globs, skip_dirs)?;
-        if let Some((key, generation)) = key {
-            let (include, exclude) = compile_globs(globs)?;
+        let walk = {
             let mut trees = crate::lock(&self.trees);
-            if trees.enabled && trees.generation == generation {
-                let cached = CachedTree {
-                    tree: tree.clone(),
+            if trees.enabled {
+                let key = TreeKey {
+                    workspace: workspace.to_path_buf(),
+                    dir: dir.to_path_buf(),
+                    globs: globs.to_vec(),
+                    skip_dirs: skip_dirs.to_vec(),
+                };
+                if let Some(hit) = trees.entries.get(&key) {
+                    self.tree_hits.fetch_add(1, Ordering::Relaxed);
+                    let mut hit = hit.tree.clone();
+                    hit.files_read = 0;
+                    return Ok(hit);
+                }
+                let (include, exclude) = compile_globs(globs)?;
+                trees.next_walk += 1;
+                let id = trees.next_walk;
+                trees.walking.push(Walking {
+                    id,
+                    dir: dir.to_path_buf(),
                     include,
                     exclude,
-                };
-                trees.entries.insert(key, cached);
+                    stale: false,
+                });
+                Some((key, id))
+            } else {
+                None
+            }
+        };
+        let tree = self.walk_and_hash(workspace, dir, globs, skip_dirs);
+        if let Some((key, id)) = walk {
+            let mut trees = crate::lock(&self.trees);
+            if let Some(at) = trees.walking.iter().position(|w| w.id == id) {
+                let w = trees.walking.swap_remove(at);
+                if let (Ok(tree), false, true) = (&tree, w.stale, trees.enabled) {
+                    let cached = CachedTree {
+                        tree: tree.clone(),
+                        include: w.include,
+                        exclude: w.exclude,
+                    };
+                    trees.entries.insert(key, cached);
+                }
             }
         }
-        Ok(tree)
+        tree
     }
 
     /// Remember whole trees from now on: the caller watches the files and reports every change
@@ -221,16 +256,16 @@ impl TreeHasher {
     pub fn enable_tree_cache(&self) {
         let mut trees = crate::lock(&self.trees);
         trees.enabled = true;
-        trees.generation += 1;
         trees.entries.clear();
+        trees.walking.iter_mut().for_each(|w| w.stale = true);
     }
 
     /// Stops remembering trees (the watcher stopped).
     pub fn disable_tree_cache(&self) {
         let mut trees = crate::lock(&self.trees);
         trees.enabled = false;
-        trees.generation += 1;
         trees.entries.clear();
+        trees.walking.iter_mut().for_each(|w| w.stale = true);
     }
 
     /// Forgets the remembered trees a change at `path` may change: those holding it or whose
@@ -238,11 +273,15 @@ impl TreeHasher {
     /// every tree's inputs (an output being written, say) forgets nothing.
     pub fn invalidate(&self, path: &Path) {
         let mut trees = crate::lock(&self.trees);
-        trees.generation += 1;
         let is_ignore_file = path
             .file_name()
             .is_some_and(|n| n == ".gitignore" || n == ".ignore");
         let parent = path.parent().unwrap_or(path);
+        for w in trees.walking.iter_mut() {
+            if w.concerned_by(path, is_ignore_file) {
+                w.stale = true;
+            }
+        }
         trees.entries.retain(|key, cached| {
             // An ignore file above a tree or inside it changes what the walk selects.
             if is_ignore_file && (key.dir.starts_with(parent) || path.starts_with(&key.dir)) {
@@ -258,8 +297,8 @@ impl TreeHasher {
     /// Forgets every remembered tree (the watcher may have missed events).
     pub fn invalidate_all(&self) {
         let mut trees = crate::lock(&self.trees);
-        trees.generation += 1;
         trees.entries.clear();
+        trees.walking.iter_mut().for_each(|w| w.stale = true);
     }
 
     /// Trees walked, and trees answered from the tree cache, since this hasher was made.
