@@ -407,7 +407,7 @@ impl Daemon {
             self.inner
                 .orchestrator
                 .set_sync_hook(Some(Arc::new(move || {
-                    if !syncer.sync() {
+                    if syncer.sync().is_none() {
                         hasher.invalidate_all();
                     }
                 })));
@@ -439,17 +439,16 @@ impl Daemon {
     }
 
     /// Makes sure the watcher (if any) has seen every change made before this call; if it
-    /// cannot tell, the remembered trees are dropped, so nothing stale is served. `building`
-    /// are the targets of the build about to start: the watcher drops the changes it had pending
-    /// for them (that build covers them; no second build follows it).
-    fn sync_watcher(&self, building: &[String]) {
-        let syncer = lock(&self.inner.watcher).as_ref().map(|w| w.syncer());
-        if let Some(syncer) = syncer {
-            if !syncer.sync() {
+    /// cannot tell, the remembered trees are dropped, so nothing stale is served. Returns the
+    /// syncer and the cookie that proved it, for [`crate::watch::Syncer::covered`].
+    fn sync_watcher(&self) -> Option<(crate::watch::Syncer, u64)> {
+        let syncer = lock(&self.inner.watcher).as_ref().map(|w| w.syncer())?;
+        match syncer.sync() {
+            Some(cookie) => Some((syncer, cookie)),
+            None => {
                 tracing::warn!("the file watcher did not confirm in time; rehashing inputs");
                 self.inner.hasher.invalidate_all();
-            } else {
-                syncer.covered(building.to_vec());
+                None
             }
         }
     }
@@ -563,10 +562,16 @@ impl Daemon {
     /// the build id at once. An unknown target or a cycle fails here, before anything runs.
     pub fn request_build(&self, targets: &[String], options: BuildOptions) -> Result<String> {
         self.check_open()?;
+        // Synced first: a `buildnet.yaml` edited just before is reloaded by then.
+        let synced = self.sync_watcher();
         let config = self.config();
         let graph = TargetGraph::resolve(&config, targets)?;
-        self.sync_watcher(&graph.order);
-        self.inner.orchestrator.request(config, targets, options)
+        let id = self.inner.orchestrator.request(config, targets, options)?;
+        // The build covers the changes the watcher saw before the sync; none after it.
+        if let Some((syncer, cookie)) = synced {
+            syncer.covered(graph.order, cookie);
+        }
+        Ok(id)
     }
 
     /// A build the watcher asks for (it has seen its own changes: no sync).

@@ -1107,7 +1107,7 @@ async fn start_build(
                     // lost with others (a lagged subscriber), the stream ends once the build has.
                     let last = match &item {
                         BusItem::Event(env) => matches!(env.event, Event::BuildFinished { .. }),
-                        BusItem::Lagged(_) => !daemon.is_build_running(&build_id),
+                        BusItem::Lagged(_) => build_over(&daemon, &build_id),
                     };
                     (item.to_sse(), last)
                 });
@@ -1118,6 +1118,13 @@ async fn start_build(
                 .into_response())
         }
     }
+}
+
+/// Whether build `id` has ended, by its record (written before its `build_finished` event).
+fn build_over(daemon: &Daemon, id: &str) -> bool {
+    daemon
+        .build(id)
+        .map_or(true, |r| !matches!(r.status.as_str(), "queued" | "running"))
 }
 
 /// Yields the events of `items` up to and including the first one marked last, then ends at
@@ -1311,7 +1318,7 @@ async fn logs(State(app): State<App>, Query(q): Query<LogsQuery>) -> Result<Resp
         .filter_map(move |item| {
             let out = match &item {
                 // Its end may be among the events lost: stop if the build is over.
-                BusItem::Lagged(_) if !daemon.is_build_running(&b) => {
+                BusItem::Lagged(_) if build_over(&daemon, &b) => {
                     Some(Out::End(end_event("unknown")))
                 }
                 BusItem::Lagged(n) => Some(Out::Send(

@@ -18,7 +18,7 @@
 //! or `BUILDNET_WATCH=poll` asks for it, the watcher says so and polls the tree's stats instead;
 //! `sync` then runs a scan at once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
@@ -64,9 +64,9 @@ enum Msg {
     Rescan,
     /// Cookie `n` was seen: every change before it has been delivered.
     Cookie(u64),
-    /// A build of these targets was asked for after a sync: changes pending for them need no
-    /// build of the watcher's own.
-    Covered(Vec<String>),
+    /// A build of these targets was asked for after the sync that saw cookie `n`: changes to
+    /// them seen before that cookie need no build of the watcher's own (later ones still do).
+    Covered(Vec<String>, u64),
     Stop,
 }
 
@@ -124,7 +124,6 @@ impl Watcher {
             root,
             state_dir,
         });
-        daemon.hasher().enable_tree_cache();
         let forced_poll = std::env::var("BUILDNET_WATCH").is_ok_and(|v| v == "poll");
         if forced_poll {
             tracing::info!("BUILDNET_WATCH=poll: watching by polling");
@@ -133,6 +132,8 @@ impl Watcher {
             tracing::warn!("{err}; watching by polling every {POLL_INTERVAL:?} instead");
             shared.start_polling();
         }
+        // Only now: a change before the watches existed would never have been reported.
+        daemon.hasher().enable_tree_cache();
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("buildnet-watch".into())
@@ -174,11 +175,12 @@ pub struct Syncer(Arc<Shared>);
 
 impl Syncer {
     /// Returns once every change made before this call has been seen (invalidated in the tree
-    /// cache), or `false` after [`SYNC_TIMEOUT`] or once the watcher stopped.
-    pub fn sync(&self) -> bool {
+    /// cache), with the number of the cookie that proved it; `None` after [`SYNC_TIMEOUT`] or
+    /// once the watcher stopped.
+    pub fn sync(&self) -> Option<u64> {
         let shared = &self.0;
         if shared.stopping.load(Ordering::SeqCst) {
-            return false;
+            return None;
         }
         let n = shared.next_cookie.fetch_add(1, Ordering::SeqCst) + 1;
         let mode = *lock(&shared.mode);
@@ -192,14 +194,14 @@ impl Syncer {
                 .is_some_and(|p| p.wake.send(Some(n)).is_ok()),
         };
         if !asked {
-            return false;
+            return None;
         }
         let deadline = Instant::now() + SYNC_TIMEOUT;
         let mut seen = lock(&shared.seen_cookie);
         while *seen < n {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return false;
+                return None;
             }
             seen = shared
                 .cookie_seen
@@ -207,15 +209,15 @@ impl Syncer {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        true
+        Some(n)
     }
 }
 
 impl Syncer {
-    /// Tells the watcher that a build of `targets` starts after a successful [`Syncer::sync`]:
-    /// the changes it has pending for them are covered by that build.
-    pub fn covered(&self, targets: Vec<String>) {
-        let _ = self.0.tx.send(Msg::Covered(targets));
+    /// Tells the watcher that a build of `targets` started after the [`Syncer::sync`] that
+    /// returned `cookie`: the changes to them it saw before that cookie are covered by it.
+    pub fn covered(&self, targets: Vec<String>, cookie: u64) {
+        let _ = self.0.tx.send(Msg::Covered(targets, cookie));
     }
 }
 
@@ -431,7 +433,9 @@ struct WatchLoop {
     matchers: Vec<Matcher>,
     /// Each target's direct dependents.
     dependents: HashMap<String, Vec<String>>,
-    pending: BTreeSet<String>,
+    /// Targets waiting for a build, each with the newest cookie seen when a change was added.
+    pending: BTreeMap<String, u64>,
+    cookies_seen: u64,
     paths: Vec<String>,
     first_change: Option<Instant>,
     last_change: Instant,
@@ -450,7 +454,8 @@ impl WatchLoop {
             config: Arc::clone(&config),
             matchers: Vec::new(),
             dependents: HashMap::new(),
-            pending: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            cookies_seen: 0,
             paths: Vec::new(),
             first_change: None,
             last_change: Instant::now(),
@@ -503,20 +508,22 @@ impl WatchLoop {
             };
             match rx.recv_timeout(timeout) {
                 Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Ok(Msg::Paths(paths)) => self.changed(paths),
+                Ok(Msg::Paths(paths)) => self.changed(paths, false),
                 Ok(Msg::Rescan) => {
                     self.daemon.hasher().invalidate_all();
                     let all: Vec<String> = self.config.targets.keys().cloned().collect();
                     self.add_pending(all, "(rescan)".into());
                 }
-                Ok(Msg::Covered(targets)) => {
-                    self.pending.retain(|t| !targets.contains(t));
+                Ok(Msg::Covered(targets, n)) => {
+                    self.pending
+                        .retain(|t, seen| !(targets.contains(t) && *seen < n));
                     if self.pending.is_empty() {
                         self.first_change = None;
                         self.paths.clear();
                     }
                 }
                 Ok(Msg::Cookie(n)) => {
+                    self.cookies_seen = self.cookies_seen.max(n);
                     let mut seen = lock(&self.shared.seen_cookie);
                     *seen = (*seen).max(n);
                     self.shared.cookie_seen.notify_all();
@@ -531,7 +538,9 @@ impl WatchLoop {
         self.daemon.hasher().disable_tree_cache();
     }
 
-    fn changed(&mut self, paths: Vec<PathBuf>) {
+    /// Handles changed `paths`. `listed`: they come from listing folders just watched, which
+    /// are not to be listed again (their subfolders were watched with them).
+    fn changed(&mut self, paths: Vec<PathBuf>, listed: bool) {
         let config_file = self.config.file.clone();
         let mut new_dirs = Vec::new();
         for path in paths {
@@ -548,10 +557,12 @@ impl WatchLoop {
             }
             self.daemon.hasher().invalidate(&path);
             if config_file.as_deref() == Some(path.as_path()) {
-                self.config_changed();
+                if !listed {
+                    self.config_changed();
+                }
                 continue;
             }
-            if path.is_dir() && !skipped_dir(&path, &self.shared.state_dir) {
+            if !listed && path.is_dir() && !skipped_dir(&path, &self.shared.state_dir) {
                 new_dirs.push(path.clone());
             }
             let rel = path
@@ -566,7 +577,9 @@ impl WatchLoop {
                 if let Some(parent) = path.parent() {
                     self.ignores.remove(parent);
                     // Folders it stopped ignoring need watches now.
-                    new_dirs.push(parent.to_path_buf());
+                    if !listed {
+                        new_dirs.push(parent.to_path_buf());
+                    }
                 }
             } else if self.ignored(&path, path.is_dir()) {
                 continue;
@@ -593,7 +606,7 @@ impl WatchLoop {
         for dir in new_dirs {
             let inside = self.shared.watch_new_dir(&dir);
             if !inside.is_empty() {
-                self.changed(inside);
+                self.changed(inside, true);
             }
         }
     }
@@ -642,8 +655,10 @@ impl WatchLoop {
     /// Adds `targets` and everything depending on them.
     fn add_pending(&mut self, targets: Vec<String>, path: String) {
         let mut stack = targets;
+        let mut added = BTreeSet::new();
         while let Some(t) = stack.pop() {
-            if self.pending.insert(t.clone()) {
+            if added.insert(t.clone()) {
+                self.pending.insert(t.clone(), self.cookies_seen);
                 if let Some(ds) = self.dependents.get(&t) {
                     stack.extend(ds.iter().cloned());
                 }
@@ -672,7 +687,7 @@ impl WatchLoop {
         if now < self.last_change + QUIET && now < first + MAX_DELAY {
             return;
         }
-        let targets: Vec<String> = std::mem::take(&mut self.pending).into_iter().collect();
+        let targets: Vec<String> = std::mem::take(&mut self.pending).into_keys().collect();
         let paths = std::mem::take(&mut self.paths);
         self.first_change = None;
         // Only targets the configuration still has.

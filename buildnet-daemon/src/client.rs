@@ -70,8 +70,11 @@ pub fn request(
     let addr: SocketAddr = address
         .parse()
         .map_err(|_| Error::internal(format!("daemon address {address:?} is not host:port")))?;
-    let io = |e| Error::io(format!("talking to the daemon at {address}"), e);
-    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(io)?;
+    // Only a failed connection is an I/O error: the daemon surely has not seen the request.
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)
+        .map_err(|e| Error::io(format!("connecting to the daemon at {address}"), e))?;
+    let io =
+        |e: std::io::Error| Error::internal(format!("talking to the daemon at {address}: {e}"));
     stream.set_read_timeout(timeout).map_err(io)?;
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))

@@ -115,6 +115,12 @@ fn check_watch(mode_env: &[(&str, &str)], expected_mode: &str) {
     }
     let all = settle(a, 2);
     assert_eq!(requested(&all[0]), ["other"]);
+
+    // An ignore file edited: read again, its folder watched again, one build of what it governs.
+    write(root, ".gitignore", "*.tmp\n*.bak\n");
+    let all = settle(a, 3);
+    assert_eq!(requested(&all[0]), ["app", "lib", "other"]);
+    assert_eq!(http(a, "GET", "/health", None, &[]).0, 200);
 }
 
 #[test]

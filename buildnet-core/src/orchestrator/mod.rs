@@ -17,7 +17,7 @@ pub mod target;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,8 +88,11 @@ pub struct Orchestrator {
     /// Called when a build takes its turn and before hashing a target after commands ran: the
     /// file watcher's sync, while one runs (see [`crate::watch`]).
     sync_hook: Mutex<Option<SyncHook>>,
-    /// A command ran since the last sync.
-    ran_since_sync: AtomicBool,
+    /// Bumped each time a command finished (it may have written files).
+    ran_epoch: AtomicU64,
+    /// The `ran_epoch` the last finished sync started from; held while a sync runs, so one
+    /// that is still waiting for its cookie is never taken for done.
+    synced_epoch: Mutex<u64>,
 }
 
 type SyncHook = Arc<dyn Fn() + Send + Sync>;
@@ -164,7 +167,8 @@ impl Orchestrator {
             turn: Condvar::new(),
             slots: Mutex::new(Vec::new()),
             sync_hook: Mutex::new(None),
-            ran_since_sync: AtomicBool::new(false),
+            ran_epoch: AtomicU64::new(0),
+            synced_epoch: Mutex::new(0),
         }
     }
 
@@ -172,20 +176,24 @@ impl Orchestrator {
         *lock(&self.sync_hook) = hook;
     }
 
-    /// Runs the sync hook (if any); with `only_after_commands`, only if a command ran since.
+    /// Runs the sync hook (if any); with `only_after_commands`, only if a command finished
+    /// since the last sync began.
     pub(crate) fn sync_inputs(&self, only_after_commands: bool) {
-        if only_after_commands && !self.ran_since_sync.load(Ordering::SeqCst) {
+        let Some(hook) = lock(&self.sync_hook).clone() else {
+            return;
+        };
+        let mut synced = lock(&self.synced_epoch);
+        let epoch = self.ran_epoch.load(Ordering::SeqCst);
+        if only_after_commands && *synced >= epoch {
             return;
         }
-        let hook = lock(&self.sync_hook).clone();
-        if let Some(hook) = hook {
-            self.ran_since_sync.store(false, Ordering::SeqCst);
-            hook();
-        }
+        hook();
+        *synced = epoch;
     }
 
+    /// A command finished: files it wrote must be seen before the next inputs are hashed.
     pub(crate) fn note_command_ran(&self) {
-        self.ran_since_sync.store(true, Ordering::SeqCst);
+        self.ran_epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The builds running and waiting, in order.

@@ -100,7 +100,6 @@ impl Orchestrator {
             log_path: &log_path,
         };
         let ran = Instant::now();
-        self.note_command_ran();
         let mut line_no = 0;
         let outcome = process::run(&spec, &ctx.active.stop, |stream, line| {
             line_no += 1;
@@ -111,7 +110,9 @@ impl Orchestrator {
                 line: line.to_owned(),
                 line_no,
             })
-        })?;
+        });
+        self.note_command_ran();
+        let outcome = outcome?;
         run.exit_code = outcome.exit_code();
         match outcome {
             Outcome::Exited(0) => {}
