@@ -193,7 +193,7 @@ impl Store {
                 .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         }
         let writer = open_connection(path, options.durability)?;
-        migrate(&writer, path)?;
+        retry_while_busy(|| migrate(&writer, path))?;
         // The watch reads the writer connection's mapping: both live as long as the store.
         let cache = if options.read_cache {
             WalWatch::open(&writer).map(ReadCache::new)
@@ -273,7 +273,8 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection> {
         )
     })?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    let mode: String =
+        retry_while_busy(|| Ok(conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::new(
             ErrorCode::Database,
@@ -298,6 +299,26 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection> {
     )?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// Runs `f` again while SQLite answers busy without waiting, which it does where waiting could
+/// deadlock: two processes creating a new database at once both read it, then both need it
+/// exclusively to switch it to WAL (the busy timeout does not apply there), for at most
+/// [`BUSY_TIMEOUT`].
+fn retry_while_busy<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match f() {
+            Err(err)
+                if matches!(err.code(), ErrorCode::Busy | ErrorCode::Database)
+                    && err.message().contains("locked")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Runs the migrations this file has not seen yet, in one transaction that other processes wait
@@ -355,6 +376,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state.db"), StoreOptions::default()).unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn many_opening_a_new_database_at_once_all_succeed() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(format!("state-{round}.db"));
+            let barrier = std::sync::Barrier::new(8);
+            std::thread::scope(|scope| {
+                for _ in 0..8 {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        let store = Store::open(&path, StoreOptions::default())
+                            .expect("a concurrent open of a new database");
+                        store.kv_set("k", "v", None).unwrap();
+                    });
+                }
+            });
+        }
     }
 
     #[test]
