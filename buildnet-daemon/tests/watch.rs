@@ -33,12 +33,15 @@ fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::write(root.join("buildnet.yaml"), CONFIG).unwrap();
-    std::fs::write(root.join(".gitignore"), "*.tmp\n").unwrap();
+    std::fs::write(root.join(".gitignore"), "*.tmp\ngen/\n").unwrap();
     for (pkg, file) in [("lib", "a.txt"), ("app", "b.txt"), ("other", "o.txt")] {
         let src = root.join("packages").join(pkg).join("src");
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(src.join(file), format!("{pkg} v1\n")).unwrap();
     }
+    // An ignored folder among lib's sources.
+    std::fs::create_dir_all(root.join("packages/lib/src/gen")).unwrap();
+    std::fs::write(root.join("packages/lib/src/gen/g.txt"), "g1\n").unwrap();
     dir
 }
 
@@ -106,6 +109,7 @@ fn check_watch(mode_env: &[(&str, &str)], expected_mode: &str) {
     write(root, "packages/lib/dist/extra.txt", "x");
     write(root, ".buildnet/junk", "x");
     write(root, "packages/lib/src/scratch.tmp", "x");
+    write(root, "packages/lib/src/gen/g.txt", "g2\n");
     write(root, "README.md", "x");
     settle(a, 1);
 
@@ -116,11 +120,18 @@ fn check_watch(mode_env: &[(&str, &str)], expected_mode: &str) {
     let all = settle(a, 2);
     assert_eq!(requested(&all[0]), ["other"]);
 
-    // An ignore file edited: read again, its folder watched again, one build of what it governs.
+    // An ignore file edited (no longer ignoring gen/): read again, its folder watched again,
+    // one build of what it governs.
     write(root, ".gitignore", "*.tmp\n*.bak\n");
     let all = settle(a, 3);
     assert_eq!(requested(&all[0]), ["app", "lib", "other"]);
     assert_eq!(http(a, "GET", "/health", None, &[]).0, 200);
+    // The folder it stopped ignoring is watched now.
+    write(root, "packages/lib/src/gen/g.txt", "g3\n");
+    let all = settle(a, 4);
+    assert_eq!(requested(&all[0]), ["app", "lib"]);
+    let out = std::fs::read_to_string(root.join("packages/lib/dist/out.txt")).unwrap();
+    assert!(out.contains("lib v2"), "{out}");
 }
 
 #[test]

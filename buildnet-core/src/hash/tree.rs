@@ -233,7 +233,21 @@ impl TreeHasher {
                 None
             }
         };
+        // Unregisters the walk however it ends (a panic included).
+        struct Unregister<'a>(&'a Mutex<TreeCache>, Option<u64>);
+        impl Drop for Unregister<'_> {
+            fn drop(&mut self) {
+                if let Some(id) = self.1 {
+                    let mut trees = crate::lock(self.0);
+                    if let Some(at) = trees.walking.iter().position(|w| w.id == id) {
+                        trees.walking.swap_remove(at);
+                    }
+                }
+            }
+        }
+        let mut guard = Unregister(&self.trees, walk.as_ref().map(|(_, id)| *id));
         let tree = self.walk_and_hash(workspace, dir, globs, skip_dirs);
+        guard.1 = None;
         if let Some((key, id)) = walk {
             let mut trees = crate::lock(&self.trees);
             if let Some(at) = trees.walking.iter().position(|w| w.id == id) {
