@@ -112,16 +112,8 @@ pub fn try_http_raw(
 ) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(address)?;
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    req.push_str(&format!(
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    ));
-    s.write_all(req.as_bytes())?;
+    let head = "HTTP/1.1\r\nConnection: close";
+    s.write_all(request_text(head, address, method, path, body, headers).as_bytes())?;
     let mut out = Vec::new();
     s.read_to_end(&mut out)?;
     let text = String::from_utf8_lossy(&out).into_owned();
@@ -133,6 +125,27 @@ pub fn try_http_raw(
         .and_then(|s| s.parse().ok())
         .ok_or_else(bad)?;
     Ok((status, body.to_string()))
+}
+
+/// The text of one request: `version` is the protocol and any header lines right after it.
+fn request_text(
+    version: &str,
+    address: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> String {
+    let mut req = format!("{method} {path} {version}\r\nHost: {address}\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    req.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    req
 }
 
 /// Sends `signal` to the child.
@@ -162,16 +175,8 @@ pub fn open_stream(
 ) -> (u16, BufReader<TcpStream>) {
     let mut s = TcpStream::connect(address).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {address}\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    req.push_str(&format!(
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    ));
-    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(request_text("HTTP/1.0", address, method, path, body, headers).as_bytes())
+        .unwrap();
     let mut reader = BufReader::new(s);
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
