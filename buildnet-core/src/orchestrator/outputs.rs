@@ -136,8 +136,13 @@ pub fn restore(
         .map(|o| confined_path(root, &o.path))
         .collect::<Result<_>>()?;
     for (output, dest) in manifest.outputs.iter().zip(&targets) {
-        if !already_there(dest, output, hasher) && !cas.restore_to(&output.hash, dest)? {
-            return Ok(false);
+        if !already_there(dest, output, hasher) {
+            if !cas.restore_to(&output.hash, dest)? {
+                return Ok(false);
+            }
+            // Another target's inputs may hold it: remembered trees must not wait for the
+            // watcher to report this write.
+            hasher.invalidate(dest);
         }
         if output.executable {
             set_executable(dest)?;
@@ -274,11 +279,26 @@ mod tests {
         };
         std::fs::remove_dir_all(cwd.join("dist")).unwrap();
         let hasher = TreeHasher::new();
+        // A tree another target would hash over these outputs (from its own folder, so the root
+        // .gitignore does not hide them), remembered as a watcher allows.
+        hasher.enable_tree_cache();
+        let (other_globs, no_skip) = (vec!["**/*.js".to_string()], Vec::new());
+        std::fs::create_dir_all(cwd.join("dist")).unwrap();
+        let before = hasher
+            .hash_tree_within(&cwd, &cwd, &other_globs, &no_skip)
+            .unwrap();
         assert!(restore(&root, &manifest, &cas, &hasher).unwrap());
         assert_eq!(
             std::fs::read_to_string(cwd.join("dist/sub/b.js")).unwrap(),
             "b"
         );
+        // The restore forgot it at once: no watcher needed to see the files it wrote.
+        let after = hasher
+            .hash_tree_within(&cwd, &cwd, &other_globs, &no_skip)
+            .unwrap();
+        assert_ne!(before.root, after.root);
+        assert_eq!(after.files.len(), 2);
+        hasher.disable_tree_cache();
 
         let mut evil = manifest.clone();
         evil.outputs[1].path = "../escape.js".into();
