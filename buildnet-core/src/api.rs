@@ -564,12 +564,13 @@ impl Daemon {
         self.check_open()?;
         // Synced first: a `buildnet.yaml` edited just before is reloaded by then.
         let synced = self.sync_watcher();
-        let config = self.config();
-        let graph = TargetGraph::resolve(&config, targets)?;
-        let id = self.inner.orchestrator.request(config, targets, options)?;
+        let (id, order) = self
+            .inner
+            .orchestrator
+            .request(self.config(), targets, options)?;
         // The build covers the changes the watcher saw before the sync; none after it.
         if let Some((syncer, cookie)) = synced {
-            syncer.covered(graph.order, cookie);
+            syncer.covered(order, cookie);
         }
         Ok(id)
     }
@@ -582,7 +583,7 @@ impl Daemon {
         paths: Vec<String>,
     ) -> Result<String> {
         self.check_open()?;
-        let id = self
+        let (id, _) = self
             .inner
             .orchestrator
             .request(self.config(), targets, options)?;
@@ -597,6 +598,12 @@ impl Daemon {
     /// Whether build `id` is queued or running in this process.
     pub fn is_build_running(&self, id: &str) -> bool {
         self.inner.orchestrator.is_running(id)
+    }
+
+    /// The daemons registered in this workspace's state (normally this one).
+    pub fn daemons(&self) -> Result<Vec<WorkerRecord>> {
+        self.check_open()?;
+        self.inner.store.workers()
     }
 
     /// Each worker slot and what it runs.
@@ -621,8 +628,13 @@ impl Daemon {
     /// The stored log of `target` in build `build_id`: the file its command wrote, or for a
     /// cache hit the log kept with the cached outputs. `None` if it has none (yet).
     pub fn target_log(&self, build_id: &str, target: &str) -> Result<Option<Vec<u8>>> {
+        self.target_log_in(&self.build(build_id)?, target)
+    }
+
+    /// [`Daemon::target_log`] for a build record already read.
+    pub fn target_log_in(&self, record: &BuildRecord, target: &str) -> Result<Option<Vec<u8>>> {
         self.check_open()?;
-        let record = self.build(build_id)?;
+        let build_id = record.id.as_str();
         let Some(run) = record.targets.iter().find(|t| t.target == target) else {
             return Err(Error::not_found(format!(
                 "build {build_id} has no target {target:?}"

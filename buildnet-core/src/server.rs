@@ -1212,8 +1212,8 @@ async fn cancel_build(State(app): State<App>, Path(id): Path<String>) -> ApiResu
 
 async fn workers(State(app): State<App>) -> ApiResult {
     let daemon = app.inner.daemon.clone();
-    let (slots, status) = blocking(move || Ok((daemon.slots()?, daemon.status()?))).await?;
-    success(json!({ "slots": slots, "daemons": status.workers }))
+    let (slots, daemons) = blocking(move || Ok((daemon.slots()?, daemon.daemons()?))).await?;
+    success(json!({ "slots": slots, "daemons": daemons }))
 }
 
 #[derive(Deserialize)]
@@ -1254,7 +1254,8 @@ async fn logs(State(app): State<App>, Query(q): Query<LogsQuery>) -> Result<Resp
     // The record before the log: a target that finishes in between has its whole log read.
     let (record, stored) = blocking(move || {
         let record = d.build(&b)?;
-        Ok((record, d.target_log(&b, &t)?))
+        let log = d.target_log_in(&record, &t)?;
+        Ok((record, log))
     })
     .await?;
     let stored = stored.unwrap_or_default();

@@ -240,15 +240,16 @@ impl Orchestrator {
         self.turn.notify_all();
     }
 
-    /// Resolves the graph and starts the build; returns its id. Nothing starts if the graph is
-    /// invalid (unknown target, cycle).
+    /// Resolves the graph and starts the build; returns its id and the targets of its graph, in
+    /// dependency order. Nothing starts if the graph is invalid (unknown target, cycle).
     pub fn request(
         self: &Arc<Self>,
         config: Arc<Config>,
         targets: &[String],
         options: BuildOptions,
-    ) -> Result<String> {
+    ) -> Result<(String, Vec<String>)> {
         let graph = TargetGraph::resolve(&config, targets)?;
+        let order = graph.order.clone();
         let id = format!("{:012x}-{}", now_ms(), &random_token()?[..8]);
         self.store.build_insert(&id, targets, &graph.order)?;
         let active = Arc::new(ActiveBuild::default());
@@ -287,7 +288,7 @@ impl Orchestrator {
             let _ = self.store.build_finish(&id, "failed");
             return Err(Error::io("starting a build thread", e));
         }
-        Ok(id)
+        Ok((id, order))
     }
 
     /// Waits until build `id` finished (at most `timeout`) and returns its record.

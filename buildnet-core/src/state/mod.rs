@@ -193,7 +193,7 @@ impl Store {
                 .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         }
         let writer = open_connection(path, options.durability)?;
-        retry_while_busy(|| migrate(&writer, path))?;
+        migrate(&writer, path)?;
         // The watch reads the writer connection's mapping: both live as long as the store.
         let cache = if options.read_cache {
             WalWatch::open(&writer).map(ReadCache::new)
@@ -274,7 +274,7 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection> {
     })?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String =
-        retry_while_busy(|| Ok(conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?))?;
+        retry_while_busy(|| conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::new(
             ErrorCode::Database,
@@ -301,17 +301,15 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Runs `f` again while SQLite answers busy without waiting, which it does where waiting could
-/// deadlock: two processes creating a new database at once both read it, then both need it
-/// exclusively to switch it to WAL (the busy timeout does not apply there), for at most
-/// [`BUSY_TIMEOUT`].
-fn retry_while_busy<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+/// Runs `f` again while SQLite answers `SQLITE_BUSY` without calling the busy handler, which it
+/// does where waiting could deadlock: two processes creating a new database at once both read
+/// it, then both need it exclusively to switch it to WAL. At most [`BUSY_TIMEOUT`].
+fn retry_while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
     let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
     loop {
         match f() {
             Err(err)
-                if matches!(err.code(), ErrorCode::Busy | ErrorCode::Database)
-                    && err.message().contains("locked")
+                if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
                     && std::time::Instant::now() < deadline =>
             {
                 std::thread::sleep(Duration::from_millis(5));
