@@ -46,6 +46,8 @@ struct Inner {
     events: EventBus,
     worker_id: String,
     opened_at: Instant,
+    /// [`runtime::fork_generation`] when opened: a call from a forked child is refused.
+    fork_generation: u64,
     server: Mutex<Option<Running>>,
     watcher: Mutex<Option<crate::watch::Watcher>>,
     closed: AtomicBool,
@@ -58,6 +60,25 @@ struct Running {
     stopping: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     maintenance: JoinHandle<()>,
+}
+
+impl Inner {
+    fn forked(&self) -> bool {
+        self.fork_generation != runtime::fork_generation()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.forked() {
+            // In a forked child the watcher and server threads do not exist: joining or aborting
+            // them could wait forever. Their memory is left to the process's exit.
+            let watcher = self.watcher.get_mut().map(Option::take).ok().flatten();
+            std::mem::forget(watcher);
+            let server = self.server.get_mut().map(Option::take).ok().flatten();
+            std::mem::forget(server);
+        }
+    }
 }
 
 const _: () = {
@@ -168,6 +189,7 @@ impl Daemon {
                 events,
                 worker_id: crate::state::random_token()?,
                 opened_at: Instant::now(),
+                fork_generation: runtime::fork_generation(),
                 server: Mutex::new(None),
                 watcher: Mutex::new(None),
                 closed: AtomicBool::new(false),
@@ -199,6 +221,12 @@ impl Daemon {
     fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::invalid_state("this buildnet daemon has been closed"));
+        }
+        if self.inner.forked() {
+            return Err(Error::invalid_state(
+                "this buildnet daemon was opened before fork() and cannot be used in the child; \
+                 open a new one in the child process",
+            ));
         }
         Ok(())
     }
@@ -321,6 +349,11 @@ impl Daemon {
     /// Stops the HTTP server gracefully (open requests get [`SHUTDOWN_GRACE`] to finish).
     /// Stopping a stopped daemon does nothing.
     pub fn stop(&self) -> Result<()> {
+        if self.inner.forked() {
+            // The threads that serve and watch exist only in the parent: nothing to stop here,
+            // and their locks may be held forever in this copy of memory.
+            return self.check_open();
+        }
         self.stop_watch();
         let Some(running) = lock(&self.inner.server).take() else {
             return Ok(());
@@ -352,6 +385,9 @@ impl Daemon {
     /// every later call fail with `InvalidState`.
     pub fn close(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Release);
+        if self.inner.forked() {
+            return Ok(());
+        }
         self.inner.orchestrator.cancel_all();
         self.stop()
     }

@@ -179,8 +179,14 @@ impl Config {
 
     /// Reads and parses one file; its folder becomes the workspace root.
     pub fn from_file(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::config(format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let message = format!("cannot read {}: {e}", path.display());
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::not_found(message)
+            } else {
+                Error::config(message)
+            }
+        })?;
         let abs = absolute(path)?;
         let root = abs
             .parent()

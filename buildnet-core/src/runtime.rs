@@ -6,7 +6,8 @@
 //! forked child fails with a clear error instead of hanging.
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Once, OnceLock};
 
 use crate::error::{Error, Result};
 
@@ -53,6 +54,29 @@ pub fn get() -> Result<&'static tokio::runtime::Runtime> {
         ));
     }
     Ok(&owned.runtime)
+}
+
+/// How many times this process's ancestry forked since the engine was first used: bumped in the
+/// child by a `pthread_atfork` handler, so checking it costs one atomic load (no `getpid`).
+static FORKS: AtomicU64 = AtomicU64::new(0);
+static WATCH_FORKS: Once = Once::new();
+
+extern "C" fn forked_child() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The current fork generation. A handle remembers it when made; a handle made before a
+/// `fork()` sees a different number in the child and refuses to be used there.
+pub(crate) fn fork_generation() -> u64 {
+    WATCH_FORKS.call_once(|| {
+        #[cfg(unix)]
+        // SAFETY: registers a handler that only bumps an atomic, which is async-signal-safe as
+        // the child side of fork() requires; the function is 'static.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(forked_child));
+        }
+    });
+    FORKS.load(Ordering::Relaxed)
 }
 
 /// Runs `future` to completion from synchronous code.

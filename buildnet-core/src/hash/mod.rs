@@ -21,9 +21,13 @@ pub fn xxh3_64(data: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(data)
 }
 
-/// blake3 of `data`.
+/// blake3 of `data`; inputs of [`MMAP_THRESHOLD`] bytes or more are hashed on all cores.
 pub fn blake3(data: &[u8]) -> blake3::Hash {
-    blake3::hash(data)
+    if data.len() as u64 >= MMAP_THRESHOLD {
+        blake3::Hasher::new().update_rayon(data).finalize()
+    } else {
+        blake3::hash(data)
+    }
 }
 
 /// blake3 of a file's contents; multi-threaded and memory-mapped for large files.
