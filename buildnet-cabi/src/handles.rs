@@ -8,12 +8,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock, RwLock};
 
-use buildnet_core::events::EventEnvelope;
+use buildnet_core::event_stream::EventStream;
 use buildnet_core::{Daemon, Error};
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 use crate::errors::CResult;
 
@@ -26,75 +24,7 @@ pub struct BuildNetHandle {
 pub(crate) struct Client {
     pub(crate) daemon: Daemon,
     /// Subscribed at creation, so no event after `buildnet_create` is missed.
-    events: Mutex<broadcast::Receiver<Arc<EventEnvelope>>>,
-    /// Set by destroy: wakes a `next_event` waiting on another thread.
-    closing: tokio::sync::watch::Sender<bool>,
-}
-
-/// What `next_event` found.
-pub(crate) enum Next {
-    Event(String),
-    Nothing,
-}
-
-fn lagged(missed: u64) -> String {
-    serde_json::json!({ "type": "lagged", "missed": missed }).to_string()
-}
-
-fn encode(envelope: &EventEnvelope) -> CResult<String> {
-    serde_json::to_string(envelope)
-        .map_err(|e| Error::internal(format!("cannot encode an event: {e}")).into())
-}
-
-impl Client {
-    fn new(daemon: Daemon) -> Client {
-        let events = Mutex::new(daemon.subscribe());
-        Client {
-            daemon,
-            events,
-            closing: tokio::sync::watch::channel(false).0,
-        }
-    }
-
-    /// The next event as JSON, waiting at most `timeout` (`None`: until one comes or the
-    /// handle is destroyed). A consumer that fell behind gets `{"type":"lagged","missed":N}`.
-    pub(crate) fn next_event(&self, timeout: Option<Duration>) -> CResult<Next> {
-        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        let closed = || Error::invalid_state("the handle was destroyed while waiting for an event");
-        match events.try_recv() {
-            Ok(envelope) => return Ok(Next::Event(encode(&envelope)?)),
-            Err(TryRecvError::Lagged(missed)) => return Ok(Next::Event(lagged(missed))),
-            Err(TryRecvError::Closed) => return Err(closed().into()),
-            Err(TryRecvError::Empty) => {}
-        }
-        if timeout == Some(Duration::ZERO) {
-            return Ok(Next::Nothing);
-        }
-        let mut closing = self.closing.subscribe();
-        if *closing.borrow() {
-            return Err(closed().into());
-        }
-        let received = buildnet_core::runtime::block_on(async {
-            let wait = async {
-                tokio::select! {
-                    // Destroy first: it publishes events of its own while closing.
-                    biased;
-                    _ = closing.wait_for(|c| *c) => None,
-                    received = events.recv() => Some(received),
-                }
-            };
-            match timeout {
-                Some(limit) => tokio::time::timeout(limit, wait).await.ok(),
-                None => Some(wait.await),
-            }
-        })?;
-        match received {
-            None => Ok(Next::Nothing),
-            Some(None) | Some(Some(Err(RecvError::Closed))) => Err(closed().into()),
-            Some(Some(Ok(envelope))) => Ok(Next::Event(encode(&envelope)?)),
-            Some(Some(Err(RecvError::Lagged(missed)))) => Ok(Next::Event(lagged(missed))),
-        }
-    }
+    pub(crate) events: EventStream,
 }
 
 struct Registry {
@@ -114,7 +44,10 @@ fn registry() -> &'static Registry {
 pub(crate) fn register(daemon: Daemon) -> *mut BuildNetHandle {
     let reg = registry();
     let id = reg.next.fetch_add(1, Ordering::Relaxed);
-    let client = Arc::new(Client::new(daemon));
+    let client = Arc::new(Client {
+        events: daemon.events(),
+        daemon,
+    });
     reg.live
         .write()
         .unwrap_or_else(|p| p.into_inner())
@@ -154,7 +87,7 @@ pub(crate) fn destroy(handle: *mut BuildNetHandle) -> CResult<()> {
         // Another thread's destroy won the race.
         return Err(Error::invalid_state("the handle was destroyed by another call").into());
     }
-    client.closing.send_replace(true);
+    client.events.close();
     client.daemon.close()?;
     Ok(())
 }

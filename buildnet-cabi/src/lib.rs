@@ -21,7 +21,6 @@ use buildnet_core::{Daemon, Error};
 
 pub use errors::*;
 pub use handles::BuildNetHandle;
-use handles::Next;
 
 /// Creates a daemon over the workspace of the configuration file `config_path` (NUL-terminated
 /// UTF-8), or, when `config_path` is NULL, of the `buildnet.yaml` found from the current
@@ -344,13 +343,13 @@ pub unsafe extern "C" fn buildnet_next_event(
         if out_json.is_null() {
             return Err(invalid("out_json is NULL"));
         }
-        match handles::get(handle)?.next_event(timeout_of(timeout_ms))? {
-            Next::Event(json) => {
+        match handles::get(handle)?.events.next(timeout_of(timeout_ms))? {
+            Some(item) => {
                 // SAFETY: checked non-NULL above; writable per the contract.
-                unsafe { give_str(json, out_json, "out_json") }?;
+                unsafe { give_str(item.to_json(), out_json, "out_json") }?;
                 Ok(BUILDNET_OK)
             }
-            Next::Nothing => Ok(BUILDNET_NO),
+            None => Ok(BUILDNET_NO),
         }
     })
 }

@@ -213,6 +213,11 @@ impl Daemon {
         self.inner.events.subscribe()
     }
 
+    /// A pull-based stream of every event from now on (see [`crate::event_stream`]).
+    pub fn events(&self) -> crate::event_stream::EventStream {
+        crate::event_stream::EventStream::new(self.inner.events.subscribe())
+    }
+
     /// The artifact store.
     pub fn artifacts(&self) -> &ArtifactStore {
         &self.inner.cas

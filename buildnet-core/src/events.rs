@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::state::now_ms;
 
 /// Events a slow subscriber may fall behind by before it starts missing some.
-const CAPACITY: usize = 4096;
+pub(crate) const CAPACITY: usize = 4096;
 
 /// What happened.
 #[non_exhaustive]

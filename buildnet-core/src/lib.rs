@@ -10,6 +10,7 @@ pub mod cas;
 pub mod config;
 pub mod daemon_file;
 pub mod error;
+pub mod event_stream;
 pub mod events;
 pub mod hash;
 pub mod metrics;
