@@ -41,18 +41,18 @@ fn registry() -> &'static Registry {
 }
 
 /// Registers `daemon`; the returned handle is never 0 and never reused.
-pub(crate) fn register(daemon: Daemon) -> *mut BuildNetHandle {
+pub(crate) fn register(daemon: Daemon) -> CResult<*mut BuildNetHandle> {
     let reg = registry();
-    let id = reg.next.fetch_add(1, Ordering::Relaxed);
     let client = Arc::new(Client {
-        events: daemon.events(),
+        events: daemon.events()?,
         daemon,
     });
+    let id = reg.next.fetch_add(1, Ordering::Relaxed);
     reg.live
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .insert(id, client);
-    id as *mut BuildNetHandle
+    Ok(id as *mut BuildNetHandle)
 }
 
 /// The client behind `handle`, if it is live.

@@ -37,7 +37,7 @@ pub unsafe extern "C" fn buildnet_create(config_path: *const c_char) -> *mut Bui
             Some(unsafe { str_arg(config_path, "config_path") }?)
         };
         let daemon = Daemon::open_path(path.map(Path::new))?;
-        Ok(handles::register(daemon))
+        handles::register(daemon)
     })
 }
 

@@ -214,8 +214,11 @@ impl Daemon {
     }
 
     /// A pull-based stream of every event from now on (see [`crate::event_stream`]).
-    pub fn events(&self) -> crate::event_stream::EventStream {
-        crate::event_stream::EventStream::new(self.inner.events.subscribe())
+    pub fn events(&self) -> Result<crate::event_stream::EventStream> {
+        self.check_open()?;
+        Ok(crate::event_stream::EventStream::new(
+            self.inner.events.subscribe(),
+        ))
     }
 
     /// The artifact store.
