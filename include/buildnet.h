@@ -187,18 +187,21 @@ int32_t buildnet_release_lock(BuildNetHandle *handle, const char *resource, cons
 // wait; negative: until an event comes or the handle is destroyed). Returns 0 with an event,
 // 1 if none came in time. A consumer that fell behind the bus's buffer gets
 // {"type":"lagged","missed":N} once, then the events that follow. Blocks the calling thread
-// (Deno: mark it nonblocking; Bun: poll with 0 or call from a Worker).
+// (Deno: mark it nonblocking; Bun: poll with 0 or call from a Worker). One stream per handle:
+// two consumers share it (each event reaches one of them). The message of a failure is kept
+// for the thread that made the call (a Deno nonblocking call's thread is not the caller's).
 int32_t buildnet_next_event(BuildNetHandle *handle, int64_t timeout_ms, char **out_json);
 
 // Frees a string this library returned through a `char **` out-parameter. NULL does nothing.
 // Each string is freed once.
 void buildnet_string_free(char *s);
 
-// The message of the calling thread's last failed call, or NULL if none failed yet. Borrowed:
-// valid until the next failing call on this thread.
+// The message of the calling thread's last call if it failed, or NULL if it succeeded (or no
+// call was made yet). Borrowed: valid until the next call on this thread.
 const char *buildnet_last_error(void);
 
-// The BUILDNET_ERR_* code of the calling thread's last failed call (0 if none failed yet).
+// The BUILDNET_ERR_* code of the calling thread's last call: 0 if it succeeded. The way to
+// tell buildnet_xxhash()'s error return (0) from a hash that is 0.
 int32_t buildnet_last_error_code(void);
 
 // The buffer size (bytes, including the NUL) the calling thread's last call failing with

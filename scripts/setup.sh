@@ -43,6 +43,10 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# The C ABI tests: a C and a C++ compiler, pkg-config, and the sanitizer runtimes (gcc's).
+need_cmd pkg-config || apt_install pkg-config
+need_cmd c++ || apt_install g++
+
 if [ "$demo" -eq 1 ]; then
   need_cmd npm || apt_install nodejs npm
   demo_dir="$repo/examples/monorepo"

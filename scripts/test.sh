@@ -18,5 +18,20 @@ cargo test --workspace --benches --quiet
 echo "== tests"
 cargo test --workspace --lib --bins --tests
 
+echo "== include/buildnet.h is what the source generates"
+scripts/gen-header.sh --check
+
+echo "== C ABI: the scenario linked shared, static and under ASan; the header as C and C++"
+tests/c/run.sh
+
+echo "== Bun and Deno modules over the C ABI"
+scripts/test-ffi.sh
+
+echo "== @buildnet/node, packed and installed"
+scripts/test-node.sh
+
+echo "== buildnet for Python, wheel installed into a fresh venv"
+scripts/test-python.sh
+
 echo "== browser and PM2 tests"
 scripts/e2e.sh

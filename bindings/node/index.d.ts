@@ -139,7 +139,8 @@ export declare class BuildNetClient {
   releaseLock(resource: string, token: string): boolean
   /**
    * Calls `callback` with every event from now on (objects with `type`, `seq`, `at_ms`).
-   * The subscription does not keep the process alive; `unsubscribe()` ends it.
+   * The subscription does not keep the process alive; after `unsubscribe()` (or `close()`)
+   * returns, the callback is not called again.
    */
   onEvent(callback: (event: BuildNetEvent) => void): EventSubscription
 }

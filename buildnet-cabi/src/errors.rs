@@ -96,6 +96,17 @@ fn record(code: i32, message: String) -> i32 {
     code
 }
 
+/// A call that succeeded leaves no error behind (so `buildnet_last_error_code()` is 0 after it).
+fn clear() {
+    LAST_ERROR.with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            if last.is_some() {
+                *last = None;
+            }
+        }
+    });
+}
+
 fn fail(failure: Failure) -> i32 {
     match failure {
         Failure::Engine(err) => record(code_of(err.code()), err.message().to_owned()),
@@ -121,7 +132,10 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Runs `body`; its `Ok` is the status (0 or 1), an error is recorded and returned as its code.
 pub(crate) fn guard(body: impl FnOnce() -> CResult<i32>) -> i32 {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(status)) => status,
+        Ok(Ok(status)) => {
+            clear();
+            status
+        }
         Ok(Err(failure)) => fail(failure),
         Err(payload) => record(BUILDNET_ERR_INTERNAL, panic_message(payload.as_ref())),
     }
@@ -130,7 +144,10 @@ pub(crate) fn guard(body: impl FnOnce() -> CResult<i32>) -> i32 {
 /// [`guard`] for functions whose result is a value: `fallback` on failure (the error recorded).
 pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> CResult<T>) -> T {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(value)) => value,
+        Ok(Ok(value)) => {
+            clear();
+            value
+        }
         Ok(Err(failure)) => {
             fail(failure);
             fallback

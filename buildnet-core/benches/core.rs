@@ -181,9 +181,24 @@ fn tree_hash(c: &mut Criterion) {
     group.finish();
 }
 
+/// The in-memory hashes the bindings expose (`blake3` / `blake3Hash` / `blake3_hash`): the Rust
+/// figure the bindings' benchmarks compare with.
+fn hash_in_memory(c: &mut Criterion) {
+    let data: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let mut group = c.benchmark_group("hash_in_memory_1mib");
+    group.throughput(criterion::Throughput::Bytes(data.len() as u64));
+    group.bench_function("blake3", |b| {
+        b.iter(|| black_box(buildnet_core::hash::blake3(black_box(&data))))
+    });
+    group.bench_function("xxh3_64", |b| {
+        b.iter(|| black_box(buildnet_core::hash::xxh3_64(black_box(&data))))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = kv_get, kv_set, tree_hash
+    targets = kv_get, kv_set, tree_hash, hash_in_memory
 }
 criterion_main!(benches);

@@ -226,7 +226,8 @@ impl Daemon {
         &self.inner.cas
     }
 
-    fn check_open(&self) -> Result<()> {
+    /// `InvalidState` once the daemon is closed, or in a child forked after it was opened.
+    pub fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::invalid_state("this buildnet daemon has been closed"));
         }
@@ -357,10 +358,16 @@ impl Daemon {
     /// Stops the HTTP server gracefully (open requests get [`SHUTDOWN_GRACE`] to finish).
     /// Stopping a stopped daemon does nothing.
     pub fn stop(&self) -> Result<()> {
+        self.check_open()?;
+        self.shut_down()
+    }
+
+    /// Stops the server and watcher, whether or not the daemon is closed.
+    fn shut_down(&self) -> Result<()> {
         if self.inner.forked() {
             // The threads that serve and watch exist only in the parent: nothing to stop here,
             // and their locks may be held forever in this copy of memory.
-            return self.check_open();
+            return Ok(());
         }
         self.stop_watch();
         let Some(running) = lock(&self.inner.server).take() else {
@@ -369,14 +376,22 @@ impl Daemon {
         let _ = running.stopping.send(true);
         let _ = running.shutdown.send(());
         running.maintenance.abort();
+        let maintenance = running.maintenance;
         let mut server = running.server;
         let finished = runtime::block_on(async {
-            tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
+            // Both tasks hold the daemon: once they are over, dropping the last handle closes
+            // the database at once (an embedder may delete the workspace right after).
+            let _ = maintenance.await;
+            let finished = tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
                 .await
-                .is_ok()
+                .is_ok();
+            if !finished {
+                server.abort();
+                let _ = server.await;
+            }
+            finished
         });
         if !matches!(finished, Ok(true)) {
-            server.abort();
             tracing::warn!("connections still open after the grace period were closed");
         }
         // The records go whatever happened above, so no later start finds a stale daemon.
@@ -397,7 +412,7 @@ impl Daemon {
             return Ok(());
         }
         self.inner.orchestrator.cancel_all();
-        self.stop()
+        self.shut_down()
     }
 
     /// The bound address while running.

@@ -32,7 +32,7 @@ pub fn build(
     logs: OutputLogs,
     no_daemon: bool,
 ) -> Result<ExitCode> {
-    let config = buildnet_core::Config::load(config)?;
+    let config = crate::commands::load_config(config)?;
     if !dry_run && !no_daemon {
         if let Some(running) = buildnet_core::daemon_file::DaemonFile::read_live(&config.state_dir)
         {
@@ -483,7 +483,7 @@ fn print_dry_run(
 }
 
 pub fn graph(config: Option<&Path>, targets: &[String], json: bool) -> Result<ExitCode> {
-    let daemon = Daemon::open_path(config)?;
+    let daemon = crate::commands::open(config)?;
     let graph = daemon.graph(targets).map_err(usage_error)?;
     if json {
         println!(
@@ -497,7 +497,7 @@ pub fn graph(config: Option<&Path>, targets: &[String], json: bool) -> Result<Ex
 }
 
 pub fn builds(config: Option<&Path>, limit: usize, json: bool) -> Result<ExitCode> {
-    let daemon = Daemon::open_path(config)?;
+    let daemon = crate::commands::open(config)?;
     let mut out = std::io::stdout().lock();
     for b in daemon.list_builds(limit)? {
         if json {

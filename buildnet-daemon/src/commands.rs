@@ -16,8 +16,17 @@ pub fn exit_code(err: &Error) -> ExitCode {
     }
 }
 
-fn open(config: Option<&Path>) -> Result<Daemon> {
-    Daemon::open_path(config)
+/// Loads the configuration; for the CLI a `--config` file that does not exist is a usage error
+/// (exit 2), like a malformed one.
+pub fn load_config(config: Option<&Path>) -> Result<Config> {
+    Config::load(config).map_err(|err| match err.code() {
+        ErrorCode::NotFound => Error::config(err.message()),
+        _ => err,
+    })
+}
+
+pub fn open(config: Option<&Path>) -> Result<Daemon> {
+    Daemon::open(load_config(config)?)
 }
 
 pub fn serve(
@@ -34,7 +43,7 @@ pub fn serve(
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let mut config = Config::load(config)?;
+    let mut config = load_config(config)?;
     config.override_server(buildnet_core::config::ServerOverrides { host, port });
     config.watch |= watch;
     let daemon = Daemon::open(config)?;
@@ -214,7 +223,7 @@ fn hash_stdin(xxh3: bool) -> Result<String> {
 }
 
 pub fn status(config: Option<&Path>, json: bool) -> Result<ExitCode> {
-    let config = Config::load(config)?;
+    let config = load_config(config)?;
     let Some(daemon) = DaemonFile::read_live(&config.state_dir) else {
         if json {
             println!("{{\"running\":false}}");

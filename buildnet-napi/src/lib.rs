@@ -66,8 +66,13 @@ impl TypeName for Json {
 
 impl ToNapiValue for Json {
     unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
-        // SAFETY: forwarded as is; napi-rs converts the JSON value in the same env.
-        unsafe { serde_json::Value::to_napi_value(env, val.0) }
+        match val.0 {
+            // `Promise<void>` resolves with undefined.
+            // SAFETY: `env` is the live env napi-rs passed in.
+            serde_json::Value::Null => unsafe { <()>::to_napi_value(env, ()) },
+            // SAFETY: as above; napi-rs converts the JSON value in the same env.
+            value => unsafe { serde_json::Value::to_napi_value(env, value) },
+        }
     }
 }
 
@@ -280,21 +285,48 @@ impl BuildNetClient {
     }
 
     /// Calls `callback` with every event from now on (objects with `type`, `seq`, `at_ms`).
-    /// The subscription does not keep the process alive; `unsubscribe()` ends it.
+    /// The subscription does not keep the process alive; after `unsubscribe()` (or `close()`)
+    /// returns, the callback is not called again.
     #[napi(ts_args_type = "callback: (event: BuildNetEvent) => void")]
     pub fn on_event(
         &mut self,
         env: Env,
-        callback: ThreadsafeFunction<serde_json::Value, (), serde_json::Value, Status, false, true>,
+        callback: Function<'_, Unknown<'static>, ()>,
     ) -> Result<EventSubscription> {
         let stream = Arc::new(self.daemon.events().map_err(|e| js_error(&env, &e))?);
+        // Events queued for the JS thread before an unsubscribe are dropped there: the gate is
+        // checked on the JS thread, right before the user's callback would run.
+        let user = callback.create_ref()?;
+        let gate = Arc::clone(&stream);
+        let forward = env.create_function_from_closure::<Unknown<'static>, (), _>(
+            "buildnetEvent",
+            move |ctx| {
+                if gate.is_closed() {
+                    return Ok(());
+                }
+                let event = ctx.first_arg::<Unknown<'static>>()?;
+                user.borrow_back(ctx.env)?.call(event)
+            },
+        )?;
+        let deliver: ThreadsafeFunction<
+            serde_json::Value,
+            (),
+            serde_json::Value,
+            Status,
+            false,
+            true,
+        > = forward
+            .build_threadsafe_function::<serde_json::Value>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|ctx| Ok(ctx.value))?;
         let reader = Arc::clone(&stream);
         std::thread::Builder::new()
             .name("buildnet-events".into())
             .spawn(move || {
                 while let Ok(Some(item)) = reader.next(None) {
                     let value = serde_json::from_str(&item.to_json()).unwrap_or_default();
-                    let status = callback.call(value, ThreadsafeFunctionCallMode::Blocking);
+                    let status = deliver.call(value, ThreadsafeFunctionCallMode::Blocking);
                     if status != Status::Ok {
                         // The environment is going away (a Worker ends, or Node exits).
                         break;

@@ -62,8 +62,20 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, CoreError> {
         .map_err(|e| CoreError::internal(format!("cannot encode a result: {e}")))
 }
 
-fn timeout_of(timeout_ms: Option<u64>) -> Option<Duration> {
-    timeout_ms.map(Duration::from_millis)
+/// Milliseconds from Python: negative values are the caller's mistake, not an OverflowError.
+fn millis(name: &str, ms: Option<i64>) -> PyResult<Option<u64>> {
+    ms.map(|v| {
+        u64::try_from(v).map_err(|_| {
+            py_error(CoreError::invalid_argument(format!(
+                "{name} must not be negative, got {v}"
+            )))
+        })
+    })
+    .transpose()
+}
+
+fn timeout_of(timeout_ms: Option<i64>) -> PyResult<Option<Duration>> {
+    Ok(millis("timeout_ms", timeout_ms)?.map(Duration::from_millis))
 }
 
 /// One embedded BuildNet daemon over one workspace. `with BuildNetClient(path) as bn:` starts
@@ -132,11 +144,12 @@ impl BuildNetClient {
         &self,
         py: Python<'_>,
         build_id: &str,
-        timeout_ms: Option<u64>,
+        timeout_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
+        let timeout = timeout_of(timeout_ms)?;
         let json = py
             .detach(|| {
-                let record = self.daemon.wait_build(build_id, timeout_of(timeout_ms))?;
+                let record = self.daemon.wait_build(build_id, timeout)?;
                 to_json(&record)
             })
             .map_err(py_error)?;
@@ -177,9 +190,10 @@ impl BuildNetClient {
         py: Python<'_>,
         key: &str,
         value: &str,
-        ttl_ms: Option<u64>,
+        ttl_ms: Option<i64>,
     ) -> PyResult<()> {
-        py.detach(|| self.daemon.set_state(key, value, ttl_ms))
+        let ttl = millis("ttl_ms", ttl_ms)?;
+        py.detach(|| self.daemon.set_state(key, value, ttl))
             .map_err(py_error)
     }
 
@@ -195,9 +209,10 @@ impl BuildNetClient {
         &self,
         py: Python<'_>,
         resource: &str,
-        ttl_ms: u64,
+        ttl_ms: i64,
     ) -> PyResult<Option<String>> {
-        py.detach(|| self.daemon.acquire_lock(resource, ttl_ms))
+        let ttl = millis("ttl_ms", Some(ttl_ms))?.unwrap_or_default();
+        py.detach(|| self.daemon.acquire_lock(resource, ttl))
             .map(|lock| lock.map(|l| l.token))
             .map_err(py_error)
     }
@@ -212,12 +227,13 @@ impl BuildNetClient {
     /// `at_ms`). It ends when no event comes within `timeout_ms` (None: waits until the client
     /// is stopped).
     #[pyo3(signature = (timeout_ms=Some(1000)))]
-    fn events(&self, timeout_ms: Option<u64>) -> PyResult<Events> {
+    fn events(&self, timeout_ms: Option<i64>) -> PyResult<Events> {
+        let timeout = timeout_of(timeout_ms)?;
         let stream = self.daemon.events().map_err(py_error)?;
         Ok(Events {
             stream: Arc::new(stream),
             daemon: self.daemon.clone(),
-            timeout: timeout_of(timeout_ms),
+            timeout,
         })
     }
 }
@@ -251,7 +267,7 @@ impl Events {
             let item = py
                 .detach(|| {
                     // A stopped client ends the iteration instead of waiting forever.
-                    self.daemon.events().map(drop)?;
+                    self.daemon.check_open()?;
                     self.stream.next(Some(slice))
                 })
                 .map_err(|err| {

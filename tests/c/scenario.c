@@ -258,6 +258,8 @@ int main(int argc, char **argv) {
     CHECK_RC(buildnet_wait_build(h, "no-such-build", 100, NULL), BUILDNET_ERR_NOT_FOUND);
     CHECK_RC(buildnet_blake3(NULL, 5, (uint8_t *)value), BUILDNET_ERR_INVALID_ARGUMENT);
     CHECK(buildnet_xxhash(NULL, 5) == 0 && buildnet_last_error_code() == BUILDNET_ERR_INVALID_ARGUMENT, "xxhash(NULL, 5)");
+    CHECK(buildnet_xxhash((const uint8_t *)"abc", 3) == 0x78af5f94892f3950ULL, "xxhash(abc)");
+    CHECK(buildnet_last_error_code() == BUILDNET_OK && buildnet_last_error() == NULL, "a success clears the last error");
     CHECK_RC(buildnet_status_json(h, NULL), BUILDNET_ERR_INVALID_ARGUMENT);
     CHECK_RC(buildnet_get_state((BuildNetHandle *)(uintptr_t)0xdead, "k", value, sizeof value), BUILDNET_ERR_INVALID_STATE);
 

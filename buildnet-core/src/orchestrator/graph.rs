@@ -28,6 +28,11 @@ impl TargetGraph {
             requested.to_vec()
         };
         for name in &roots {
+            if name.trim().is_empty() {
+                return Err(Error::invalid_argument(format!(
+                    "target names must not be empty (asked for {requested:?})"
+                )));
+            }
             if !config.targets.contains_key(name) {
                 let known: Vec<&str> = config.targets.keys().map(String::as_str).collect();
                 return Err(Error::not_found(format!(

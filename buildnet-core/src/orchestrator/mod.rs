@@ -119,6 +119,8 @@ struct ActiveBuild {
     cancelled: AtomicBool,
     /// Running commands must stop (cancellation or fail-fast).
     stop: AtomicBool,
+    /// The final status is decided: a cancel from now on is too late (and says so).
+    settled: Mutex<bool>,
     finished: Mutex<bool>,
     done: Condvar,
 }
@@ -337,9 +339,15 @@ impl Orchestrator {
 
     /// Cancels build `id`; `false` if it had already finished.
     pub fn cancel(&self, id: &str) -> Result<bool> {
-        if let Some(active) = lock(&self.active).get(id) {
+        let active = lock(&self.active).get(id).cloned();
+        if let Some(active) = active {
+            let settled = lock(&active.settled);
+            if *settled {
+                return Ok(false);
+            }
             active.cancelled.store(true, Ordering::SeqCst);
             active.stop.store(true, Ordering::SeqCst);
+            drop(settled);
             self.turn.notify_all();
             return Ok(true);
         }
@@ -407,6 +415,17 @@ impl Orchestrator {
                 "failed"
             }
         };
+        // Settled here: a cancel that got in before this point made the build cancelled (and
+        // was told so); one after it is told the build had finished.
+        let status = {
+            let mut settled = lock(&ctx.active.settled);
+            *settled = true;
+            if status == "succeeded" && ctx.active.cancelled.load(Ordering::SeqCst) {
+                "cancelled"
+            } else {
+                status
+            }
+        };
         self.save_stats();
         prune_logs(&ctx.config.state_dir.join("logs"), KEEP_BUILD_LOGS);
         let mut recorded = self.store.build_finish(ctx.id, status);
@@ -426,10 +445,12 @@ impl Orchestrator {
             status: status.to_owned(),
             duration_ms: started.elapsed().as_millis() as u64,
         });
-        *lock(&ctx.active.finished) = true;
-        ctx.active.done.notify_all();
+        // Gone from the active builds before anyone is woken: a waiter that returns never sees
+        // the build still running.
         lock(&self.active).remove(ctx.id);
         self.leave_queue(ctx.id);
+        *lock(&ctx.active.finished) = true;
+        ctx.active.done.notify_all();
     }
 
     /// Runs the graph; returns the build's final status.
