@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The bindings' hot paths beside each runtime's own SQLite, on release builds, in one run:
+#   Bun (bun:sqlite) and Deno (node:sqlite) over libbuildnet, Node (@buildnet/node beside
+#   better-sqlite3, blake3Hash beside node:crypto sha256), Python (beside the stdlib sqlite3).
+# usage: scripts/bench-bindings.sh OUT_DIR     (writes OUT_DIR/bindings-<runtime>.json)
+# Called by scripts/bench.sh; the Rust figure for blake3 of 1 MiB comes from its criterion run
+# (group hash_in_memory_1mib).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+out=${1:?usage: scripts/bench-bindings.sh OUT_DIR}
+mkdir -p "$out"
+
+echo "== release builds: libbuildnet, the Node addon, the Python wheel"
+cargo build --release --quiet -p buildnet-cabi
+(cd bindings && npm ci --no-audit --no-fund --loglevel=error)
+(cd bindings/node && npm ci --no-audit --no-fund --loglevel=error \
+  && npx napi build --platform --release --manifest-path ../../buildnet-napi/Cargo.toml \
+       --output-dir . --dts index.d.ts --js index.js >/dev/null)
+venv=$repo/target/py-bench
+[ -x "$venv/bin/maturin" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q maturin==1.16.0; }
+rm -rf target/wheels-release
+(cd bindings/python && "$venv/bin/maturin" build --release --quiet -o ../../target/wheels-release)
+"$venv/bin/pip" install -q --force-reinstall --no-deps target/wheels-release/buildnet-*.whl
+
+export BUILDNET_LIB=$repo/target/release/libbuildnet.so
+bun=$repo/bindings/node_modules/.bin/bun
+deno=$(realpath bindings/node_modules/.bin/deno)
+export DENO_DIR=$repo/target/deno DENO_NO_UPDATE_CHECK=1
+
+echo "== Bun: getState vs bun:sqlite, blake3 of 1 MiB"
+"$bun" bench/ffi/bun-kv.ts | tail -1 | tee "$out/bindings-bun.json"
+echo "== Deno: getState vs node:sqlite, blake3 of 1 MiB"
+"$deno" run --allow-ffi --allow-read --allow-write --allow-env bench/ffi/deno-kv.ts | tail -1 | tee "$out/bindings-deno.json"
+echo "== Node: getState/setState vs better-sqlite3, blake3Hash vs sha256 of 64 MiB"
+node bench/node/kv.mjs | tail -1 | tee "$out/bindings-node.json"
+echo "== Python: get_state/set_state vs sqlite3, blake3_hash vs sha256 of 64 MiB"
+"$venv/bin/python" bench/python/kv.py | tail -1 | tee "$out/bindings-python.json"
