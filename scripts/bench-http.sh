@@ -5,7 +5,8 @@
 # Deno.serve, three rounds round-robin. Reports the median requests/s and p99 latency, and the
 # server's *user* CPU per request (utime from /proc/PID/stat over the runs ÷ requests: the
 # kernel's loopback TCP costs every server the same; its system time is reported beside). Then
-# buildnet's RSS after 1 M requests and the p99 of GET /api/v1/state/{key}.
+# every server's RSS idle and after at least 1 M requests, and the p99 of buildnet's
+# GET /api/v1/state/{key}.
 #
 #   scripts/bench-http.sh OUT_DIR [--quick]      (writes OUT_DIR/http.json)
 set -euo pipefail
@@ -23,6 +24,8 @@ cargo build --release --quiet -p buildnet-core --example bare_axum
 python3 - "$out/http.json" "$seconds" <<'PY'
 import json, os, re, signal, subprocess, sys, tempfile, time, urllib.request
 dest, seconds = sys.argv[1], int(sys.argv[2])
+# The memory row's load: 1 M requests per server (--quick: what the rounds served).
+loaded = 1_000_000 if seconds >= 10 else 0
 repo = os.getcwd()
 tck = os.sysconf("SC_CLK_TCK")
 bin_ = os.path.join(repo, "target/release/buildnet")
@@ -76,7 +79,7 @@ only = [s for s in os.environ.get("BENCH_HTTP_ONLY", "").split(",") if s]
 # Every server runs at once on core 0 (an idle one costs nothing), and the rounds go round-robin
 # across them, so a slow spell of the machine falls on all of them alike; medians are reported.
 rounds = 3
-procs, urls = {}, {}
+procs, urls, idle_rss = {}, {}, {}
 port = 17890
 for name, cmd in servers.items():
     port += 1
@@ -84,6 +87,8 @@ for name, cmd in servers.items():
         continue
     procs[name] = start(cmd, port)
     urls[name] = f"http://127.0.0.1:{port}/health"
+    time.sleep(0.5)
+    idle_rss[name] = rss_mib(procs[name].pid)  # after one /health, before any load
     wrk(urls[name], 2)  # warm-up (JITs, allocators)
 runs = {name: [] for name in procs}
 for _ in range(rounds):
@@ -104,14 +109,18 @@ for name, rs in runs.items():
     print(f"{name:16} {r['rps']:>10,.0f} req/s (runs {r['rps_range'][0]:,.0f}-{r['rps_range'][1]:,.0f})"
           f"  p99 {r['p99_ms']:6.2f} ms  user {r['user_us_per_req']:.2f} µs/req  sys {r['sys_us_per_req']:.2f} µs/req",
           flush=True)
-if "buildnet serve" in procs:
-    p, url = procs["buildnet serve"], urls["buildnet serve"]
-    r = results["buildnet serve"]
+# Memory: every server's RSS idle and after at least 1 M requests.
+for name, p in procs.items():
+    r = results[name]
     total = r["requests"]
-    while total < 1_000_000:
-        total += wrk(url, 3)[0]
+    while total < loaded:
+        total += wrk(urls[name], 3)[0]
+    r["idle_rss_mib"] = idle_rss[name]
     r["rss_after_mib"] = rss_mib(p.pid)
     r["requests_total"] = total
+if "buildnet serve" in procs:
+    url = urls["buildnet serve"]
+    r = results["buildnet serve"]
     base = url.rsplit("/", 1)[0]
     urllib.request.urlopen(urllib.request.Request(
         f"{base}/api/v1/state/bench-key", data=b'{"value":"hello"}', method="PUT")).read()

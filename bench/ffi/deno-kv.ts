@@ -7,7 +7,9 @@
 import { DatabaseSync } from "node:sqlite";
 import { blake3, BuildNetClient } from "../../bindings/deno/mod.ts";
 
-const N = 200_000;
+// BUILDNET_BENCH_QUICK=1 (scripts/bench.sh --quick): a tenth of the calls, a smoke check.
+const QUICK = (typeof Deno !== "undefined" ? Deno.env.get("BUILDNET_BENCH_QUICK") : process.env.BUILDNET_BENCH_QUICK) === "1";
+const N = QUICK ? 20_000 : 200_000;
 const ROUNDS = 5;
 const KEY = "bench/key";
 const VALUE = "v".repeat(100);

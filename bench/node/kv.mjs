@@ -18,8 +18,10 @@ const requireNode = createRequire(new URL('../../bindings/node/package.json', im
 const { BuildNetClient, blake3Hash } = requireNode('./index.js')
 const Database = requireNode('better-sqlite3')
 
-const GET_N = 200_000
-const SET_N = 20_000
+// BUILDNET_BENCH_QUICK=1 (scripts/bench.sh --quick): a tenth of the calls, a smoke check.
+const QUICK = process.env.BUILDNET_BENCH_QUICK === '1'
+const GET_N = QUICK ? 20_000 : 200_000
+const SET_N = QUICK ? 2_000 : 20_000
 const ROUNDS = 5
 const HASH_ROUNDS = 3
 const KEY = 'bench/key'

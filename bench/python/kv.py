@@ -11,6 +11,7 @@ Prints one JSON line: {"runtime":"python","get_ns":...,"sqlite3_get_ns":...,...}
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import statistics
@@ -23,8 +24,10 @@ from typing import Callable, List, Optional, Tuple
 import buildnet
 from buildnet import BuildNetClient
 
-GET_N = 200_000
-SET_N = 20_000
+# BUILDNET_BENCH_QUICK=1 (scripts/bench.sh --quick): a tenth of the calls, a smoke check.
+QUICK = os.environ.get("BUILDNET_BENCH_QUICK") == "1"
+GET_N = 20_000 if QUICK else 200_000
+SET_N = 2_000 if QUICK else 20_000
 ROUNDS = 5
 HASH_ROUNDS = 3
 KEY = "bench/key"

@@ -606,13 +606,16 @@ impl Daemon {
     // ----- hashing -----
 
     /// Hashes the workspace files matching `globs` (all files when empty), honouring
-    /// `.gitignore` and skipping the state directory, with the daemon's stat cache.
+    /// `.gitignore` and skipping the state directory, with the daemon's stat cache (loaded
+    /// from and saved to the state database, as builds do).
     pub fn hash_workspace(&self, globs: &[String]) -> Result<TreeHash> {
         self.check_open()?;
         let config = self.config();
-        self.inner
-            .hasher
-            .hash_tree(&config.root, globs, std::slice::from_ref(&config.state_dir))
+        self.inner.orchestrator.with_persisted_stats(|| {
+            self.inner
+                .hasher
+                .hash_tree(&config.root, globs, std::slice::from_ref(&config.state_dir))
+        })
     }
 
     // ----- builds -----

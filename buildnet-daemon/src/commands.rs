@@ -210,6 +210,24 @@ pub fn hash(files: &[PathBuf], xxh3: bool) -> Result<ExitCode> {
     })
 }
 
+/// `buildnet hash --workspace [GLOB...]`: the workspace's tree hash, as builds compute it.
+pub fn hash_workspace(config: Option<&Path>, globs: &[PathBuf]) -> Result<ExitCode> {
+    let daemon = open(config)?;
+    let globs: Vec<String> = globs
+        .iter()
+        .map(|g| g.to_string_lossy().into_owned())
+        .collect();
+    let tree = daemon.hash_workspace(&globs)?;
+    println!(
+        "{}  {} files ({} read)",
+        tree.root,
+        tree.files.len(),
+        tree.files_read
+    );
+    daemon.close()?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn hash_stdin(xxh3: bool) -> Result<String> {
     let mut data = Vec::new();
     std::io::stdin()

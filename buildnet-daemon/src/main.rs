@@ -162,8 +162,12 @@ struct HashArgs {
     /// Use xxh3-64 instead of blake3
     #[arg(long)]
     xxh3: bool,
-    /// Files to hash (`-` for standard input)
-    #[arg(required = true)]
+    /// Hash the workspace instead: every file the FILES globs select (all when none), honouring
+    /// .gitignore, with the persisted stat cache; prints `HEX  N files (M read)`
+    #[arg(long, conflicts_with = "xxh3")]
+    workspace: bool,
+    /// Files to hash (`-` for standard input), or globs with --workspace
+    #[arg(required_unless_present = "workspace")]
     files: Vec<PathBuf>,
 }
 
@@ -197,6 +201,7 @@ fn main() -> ExitCode {
                 commands::lock_release(config, &resource, &token)
             }
         },
+        Command::Hash(args) if args.workspace => commands::hash_workspace(config, &args.files),
         Command::Hash(args) => commands::hash(&args.files, args.xxh3),
         Command::Status(args) => commands::status(config, args.json),
         Command::Build(args) => build::build(

@@ -666,6 +666,14 @@ impl Orchestrator {
             });
     }
 
+    /// Runs `hash` with the persisted stat cache loaded, and saves what it learned.
+    pub(crate) fn with_persisted_stats<T>(&self, hash: impl FnOnce() -> T) -> T {
+        self.load_stats();
+        let result = hash();
+        self.save_stats();
+        result
+    }
+
     /// Persists what the hasher learned, so the next process need not read those files.
     fn save_stats(&self) {
         if let Err(err) = self.store.file_stats_save(self.hasher.take_changes()) {
