@@ -6,7 +6,8 @@
  * Every function may be called from any thread, at the same time as any other, on the same
  * handle or different ones; the engine synchronizes internally. Two exceptions are ordering
  * rules, not crashes: buildnet_next_event() calls on one handle are served one at a time (the
- * handle has one event stream), and once buildnet_destroy() has begun, every other call on
+ * handle has one event stream; a call with a zero timeout never waits for another's turn, it
+ * answers 1), and once buildnet_destroy() has begun, every other call on
  * that handle fails with BUILDNET_ERR_INVALID_STATE (a call already waiting is woken and fails
  * the same way). A handle is an opaque number, never dereferenced: using it after
  * buildnet_destroy(), destroying it twice or passing a made-up value is an error, not

@@ -23,7 +23,8 @@ rm -rf target/wheels-release
 (cd bindings/python && "$venv/bin/maturin" build --release --quiet -o ../../target/wheels-release)
 "$venv/bin/pip" install -q --force-reinstall --no-deps target/wheels-release/buildnet-*.whl
 
-export BUILDNET_LIB=$repo/target/release/libbuildnet.so
+case "$(uname -s)" in Darwin) suffix=dylib ;; *) suffix=so ;; esac
+export BUILDNET_LIB=$repo/target/release/libbuildnet.$suffix
 bun=$repo/bindings/node_modules/.bin/bun
 deno=$(realpath bindings/node_modules/.bin/deno)
 export DENO_DIR=$repo/target/deno DENO_NO_UPDATE_CHECK=1

@@ -71,7 +71,7 @@ for t in "${targets[@]}"; do
   "${cargo_build[@]}" --release --target "$t" -p buildnet-daemon -p buildnet-cabi
   rel=target/$t/release
   case "$t" in
-    *windows*) cp "$rel/buildnet.exe" "$rel/buildnet.dll" "$rel/buildnet.lib" "$dest/" 2>/dev/null || true ;;
+    *windows*) cp "$rel/buildnet.exe" "$rel/buildnet.dll" "$rel/buildnet.dll.lib" "$rel/buildnet.lib" "$dest/" ;;
     *apple*) cp "$rel/buildnet" "$rel/libbuildnet.dylib" "$rel/libbuildnet.a" "$dest/" ;;
     *) cp "$rel/buildnet" "$rel/libbuildnet.so" "$rel/libbuildnet.a" "$dest/" ;;
   esac
@@ -87,10 +87,13 @@ for t in "${targets[@]}"; do
 
   # The Python wheel (abi3: one wheel per platform for every CPython >= 3.9).
   venv=$repo/target/py-build
-  [ -x "$venv/bin/maturin" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q maturin==1.16.0; }
-  zig_flag=()
-  [ "$how" = zigbuild ] && zig_flag=(--zig)
-  (cd bindings/python && "$venv/bin/maturin" build --release --target "$t" "${zig_flag[@]}" -o "$dest")
+  vbin=$venv/bin
+  case "$(uname -s)" in MINGW*|MSYS*|CYGWIN*) vbin=$venv/Scripts ;; esac
+  python=$(command -v python3 || command -v python)
+  [ -x "$vbin/maturin" ] || [ -x "$vbin/maturin.exe" ] || { "$python" -m venv "$venv" && "$vbin/pip" install -q maturin==1.16.0; }
+  zig_flag=""
+  [ "$how" = zigbuild ] && zig_flag=--zig
+  (cd bindings/python && "$vbin/maturin" build --release --target "$t" $zig_flag -o "$dest")
   summary+=("$t: built into ${dest#$repo/}")
 done
 

@@ -46,6 +46,8 @@ apt_install() {
 # The C ABI tests: a C and a C++ compiler, pkg-config, and the sanitizer runtimes (gcc's).
 need_cmd pkg-config || apt_install pkg-config
 need_cmd c++ || apt_install g++
+# The Python binding's tests build and install a wheel in virtual environments.
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_install python3-venv
 
 if [ "$demo" -eq 1 ]; then
   need_cmd npm || apt_install nodejs npm

@@ -51,6 +51,8 @@ struct Inner {
     server: Mutex<Option<Running>>,
     watcher: Mutex<Option<crate::watch::Watcher>>,
     closed: AtomicBool,
+    /// Tells every [`crate::event_stream::EventStream`] handed out that the daemon closed.
+    closed_signal: tokio::sync::watch::Sender<bool>,
 }
 
 struct Running {
@@ -193,6 +195,7 @@ impl Daemon {
                 server: Mutex::new(None),
                 watcher: Mutex::new(None),
                 closed: AtomicBool::new(false),
+                closed_signal: tokio::sync::watch::channel(false).0,
             }),
         })
     }
@@ -218,6 +221,7 @@ impl Daemon {
         self.check_open()?;
         Ok(crate::event_stream::EventStream::new(
             self.inner.events.subscribe(),
+            self.inner.closed_signal.subscribe(),
         ))
     }
 
@@ -376,6 +380,7 @@ impl Daemon {
         let _ = running.stopping.send(true);
         let _ = running.shutdown.send(());
         running.maintenance.abort();
+        let server_abort = running.server.abort_handle();
         let maintenance = running.maintenance;
         let mut server = running.server;
         let finished = runtime::block_on(async {
@@ -391,8 +396,13 @@ impl Daemon {
             }
             finished
         });
-        if !matches!(finished, Ok(true)) {
-            tracing::warn!("connections still open after the grace period were closed");
+        match finished {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("connections still open after the grace period were closed")
+            }
+            // Could not wait (called from inside the runtime): stop the server anyway.
+            Err(_) => server_abort.abort(),
         }
         // The records go whatever happened above, so no later start finds a stale daemon.
         let config = self.config();
@@ -407,12 +417,31 @@ impl Daemon {
     /// Cancels running builds (recorded as cancelled), stops the server (if running) and makes
     /// every later call fail with `InvalidState`.
     pub fn close(&self) -> Result<()> {
-        self.inner.closed.store(true, Ordering::Release);
+        self.mark_closed();
         if self.inner.forked() {
             return Ok(());
         }
         self.inner.orchestrator.cancel_all();
         self.shut_down()
+    }
+
+    /// The first, instant part of [`Daemon::close`]: every later call fails with
+    /// `InvalidState` and every event stream handed out ends. Faces call it on their own thread
+    /// before the rest of `close` (which may wait for builds to stop) runs elsewhere.
+    pub fn mark_closed(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.closed_signal.send_replace(true);
+    }
+
+    /// Whether [`Daemon::close`] (or [`Daemon::mark_closed`]) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Whether no build is queued or running in this process.
+    pub fn is_idle(&self) -> bool {
+        let queue = self.inner.orchestrator.queue_state();
+        queue.running.is_empty() && queue.queued.is_empty()
     }
 
     /// The bound address while running.
@@ -612,9 +641,11 @@ impl Daemon {
         self.check_open()?;
         let config = self.config();
         self.inner.orchestrator.with_persisted_stats(|| {
-            self.inner
-                .hasher
-                .hash_tree(&config.root, globs, std::slice::from_ref(&config.state_dir))
+            self.inner.hasher.hash_tree(
+                &config.root,
+                globs,
+                std::slice::from_ref(&config.state_dir),
+            )
         })
     }
 

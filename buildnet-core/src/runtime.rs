@@ -2,12 +2,15 @@
 //!
 //! The synchronous facade blocks on it from outside it, never from inside it (that would
 //! deadlock a worker thread, so it is refused with an error). The runtime remembers the pid
-//! that created it: after `fork()` its threads do not exist in the child, so every call from a
-//! forked child fails with a clear error instead of hanging.
+//! that created it: after `fork()` its threads do not exist in the child, so a child gets a
+//! runtime of its own (the parent's copy is left alone: its threads are gone and its locks may
+//! be held). Handles opened before the fork refuse to work in the child (see
+//! [`fork_generation`]), and rayon's pool, whose threads are gone too, is not used there
+//! ([`parallel`]).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Once, OnceLock};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::Once;
 
 use crate::error::{Error, Result};
 
@@ -16,7 +19,9 @@ struct Owned {
     pid: u32,
 }
 
-static RUNTIME: OnceLock<std::result::Result<Owned, String>> = OnceLock::new();
+/// The current process's runtime (leaked: it lives as long as the process). A forked child
+/// finds its parent's here, with a different pid, and replaces it.
+static RUNTIME: AtomicPtr<Owned> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Most worker threads: enough for the server and the background tasks; CPU-heavy work
 /// (hashing) runs on rayon, and SQLite work on the caller's thread or the blocking pool.
@@ -32,28 +37,38 @@ fn worker_threads() -> usize {
 
 /// The process's runtime, created if needed.
 pub fn get() -> Result<&'static tokio::runtime::Runtime> {
-    let owned = RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(worker_threads())
-                .thread_name("buildnet-rt")
-                .enable_all()
-                .build()
-                .map(|runtime| Owned {
-                    runtime,
-                    pid: std::process::id(),
-                })
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
-    if owned.pid != std::process::id() {
-        return Err(Error::invalid_state(
-            "buildnet was started in a parent process and cannot be used after fork(); \
-             create a new client in the child",
-        ));
+    let pid = std::process::id();
+    let current = RUNTIME.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer was leaked from a Box below and is never freed.
+    if let Some(owned) = unsafe { current.as_ref() } {
+        if owned.pid == pid {
+            return Ok(&owned.runtime);
+        }
     }
-    Ok(&owned.runtime)
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads())
+        .thread_name("buildnet-rt")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    let fresh = Box::into_raw(Box::new(Owned { runtime, pid }));
+    match RUNTIME.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: `fresh` was just leaked and is now published; it is never freed.
+        Ok(_) => Ok(unsafe { &(*fresh).runtime }),
+        Err(winner) => {
+            // Another thread created one first: use it and drop ours (outside any runtime).
+            // SAFETY: `fresh` was never published, so this is its only owner.
+            drop(unsafe { Box::from_raw(fresh) });
+            // SAFETY: as above, the published pointer is never freed.
+            let owned = unsafe { &*winner };
+            if owned.pid != pid {
+                return Err(Error::internal(
+                    "the async runtime changed hands during fork()",
+                ));
+            }
+            Ok(&owned.runtime)
+        }
+    }
 }
 
 /// How many times this process's ancestry forked since the engine was first used: bumped in the
@@ -77,6 +92,12 @@ pub(crate) fn fork_generation() -> u64 {
         }
     });
     FORKS.load(Ordering::Relaxed)
+}
+
+/// Whether rayon's global pool may be used: not in a forked child, where its threads do not
+/// exist (work queued there would wait forever); callers then work on the calling thread.
+pub(crate) fn parallel() -> bool {
+    fork_generation() == 0
 }
 
 /// Runs `future` to completion from synchronous code.

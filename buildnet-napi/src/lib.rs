@@ -4,7 +4,8 @@
 //! its error becomes a JS `Error` whose `code` is the stable string (`BUILDNET_NOT_FOUND`, ...).
 //! Anything that may block (opening a server, waiting for a build, syncing the watcher) runs
 //! as an [`AsyncTask`] on libuv's thread pool and returns a Promise; key-value and lock calls
-//! are answered from SQLite's page cache in microseconds and stay synchronous. Events reach JS
+//! stay synchronous, as the API asks: reads are answered from the read cache in well under a
+//! microsecond, and a write waits for SQLite's write lock while another process commits. Events reach JS
 //! through a weak ThreadsafeFunction fed by one thread per subscription, so a subscription
 //! never keeps the process alive.
 
@@ -87,7 +88,10 @@ impl Task for Blocking {
                 "a buildnet task ran twice".to_owned(),
             )
         })?;
-        work().map_err(|failure| {
+        // A panic in the engine becomes a rejected Promise, never an abort of Node.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+            .unwrap_or_else(|_| Err(CoreError::internal("internal error: the engine panicked")));
+        outcome.map_err(|failure| {
             self.failure = Some(failure);
             Error::new(Status::GenericFailure, "buildnet call failed".to_owned())
         })
@@ -109,7 +113,6 @@ impl Task for Blocking {
 #[napi]
 pub struct BuildNetClient {
     daemon: Daemon,
-    subscriptions: Vec<Arc<EventStream>>,
 }
 
 /// What `onEvent` returns.
@@ -147,14 +150,11 @@ fn ttl_of(ttl_ms: Option<f64>) -> std::result::Result<Option<u64>, CoreError> {
 impl BuildNetClient {
     /// Opens the engine over the workspace of `configPath`, or of the `buildnet.yaml` found
     /// from the current directory upwards. Nothing listens until `start()`.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, config_path: Option<String>) -> Result<Self> {
         let daemon = Daemon::open_path(config_path.as_deref().map(std::path::Path::new))
             .map_err(|e| js_error(&env, &e))?;
-        Ok(BuildNetClient {
-            daemon,
-            subscriptions: Vec::new(),
-        })
+        Ok(BuildNetClient { daemon })
     }
 
     /// Starts the HTTP server (and the watcher if the configuration enables it): the same
@@ -181,10 +181,9 @@ impl BuildNetClient {
     /// Cancels running builds, stops the daemon and ends every subscription; every later call
     /// rejects with `BUILDNET_INVALID_STATE`. Closing twice does nothing.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn close(&mut self) -> AsyncTask<Blocking> {
-        for stream in self.subscriptions.drain(..) {
-            stream.close();
-        }
+    pub fn close(&self) -> AsyncTask<Blocking> {
+        // At once, on this thread: later calls fail and subscriptions end before this returns.
+        self.daemon.mark_closed();
         let daemon = self.daemon.clone();
         blocking(move || {
             daemon.close()?;
@@ -239,13 +238,13 @@ impl BuildNetClient {
     }
 
     /// The value of `key`, or `null` if absent or expired.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get_state(&self, env: Env, key: String) -> Result<Option<String>> {
         self.daemon.get_state(&key).map_err(|e| js_error(&env, &e))
     }
 
     /// Sets `key` to `value`, expiring after `ttlMs` milliseconds if given.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_state(
         &self,
         env: Env,
@@ -259,7 +258,7 @@ impl BuildNetClient {
     }
 
     /// Deletes `key`; `true` if it was there.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn delete_state(&self, env: Env, key: String) -> Result<bool> {
         self.daemon
             .delete_state(&key)
@@ -268,7 +267,7 @@ impl BuildNetClient {
 
     /// Takes the lock on `resource` for `ttlMs` milliseconds: its token, or `null` if someone
     /// else holds it. Does not wait.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn acquire_lock(&self, env: Env, resource: String, ttl_ms: f64) -> Result<Option<String>> {
         ttl_of(Some(ttl_ms))
             .and_then(|ttl| self.daemon.acquire_lock(&resource, ttl.unwrap_or_default()))
@@ -277,7 +276,7 @@ impl BuildNetClient {
     }
 
     /// Releases the lock on `resource` held with `token`; `false` if `token` does not hold it.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release_lock(&self, env: Env, resource: String, token: String) -> Result<bool> {
         self.daemon
             .release_lock(&resource, &token)
@@ -287,9 +286,12 @@ impl BuildNetClient {
     /// Calls `callback` with every event from now on (objects with `type`, `seq`, `at_ms`).
     /// The subscription does not keep the process alive; after `unsubscribe()` (or `close()`)
     /// returns, the callback is not called again.
-    #[napi(ts_args_type = "callback: (event: BuildNetEvent) => void")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "callback: (event: BuildNetEvent) => void"
+    )]
     pub fn on_event(
-        &mut self,
+        &self,
         env: Env,
         callback: Function<'_, Unknown<'static>, ()>,
     ) -> Result<EventSubscription> {
@@ -339,19 +341,27 @@ impl BuildNetClient {
                     format!("cannot start the event thread: {e}"),
                 )
             })?;
-        self.subscriptions.retain(|s| !s.is_closed());
-        self.subscriptions.push(Arc::clone(&stream));
         Ok(EventSubscription { stream })
     }
 }
 
 impl Drop for BuildNetClient {
-    /// The JS object was collected (or its Worker ended): stop what it started.
+    /// The JS object was collected (or its Worker ended). Its daemon is closed on a thread of its
+    /// own, never on the JS thread, and only once no build is queued or running: a Promise of a
+    /// build may outlive the object it came from.
     fn drop(&mut self) {
-        for stream in &self.subscriptions {
-            stream.close();
+        if self.daemon.is_closed() {
+            return;
         }
-        let _ = self.daemon.close();
+        let daemon = self.daemon.clone();
+        let _ = std::thread::Builder::new()
+            .name("buildnet-close".into())
+            .spawn(move || {
+                while !daemon.is_idle() && !daemon.is_closed() {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let _ = daemon.close();
+            });
     }
 }
 

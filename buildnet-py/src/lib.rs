@@ -62,6 +62,19 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, CoreError> {
         .map_err(|e| CoreError::internal(format!("cannot encode a result: {e}")))
 }
 
+/// Runs `work` with the GIL released; a panic in the engine becomes `buildnet.InternalError`
+/// (a `BuildNetError`), not PyO3's `PanicException`.
+fn engine<T: Send>(
+    py: Python<'_>,
+    work: impl FnOnce() -> Result<T, CoreError> + Send,
+) -> PyResult<T> {
+    py.detach(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+            .unwrap_or_else(|_| Err(CoreError::internal("internal error: the engine panicked")))
+    })
+    .map_err(py_error)
+}
+
 /// Milliseconds from Python: negative values are the caller's mistake, not an OverflowError.
 fn millis(name: &str, ms: Option<i64>) -> PyResult<Option<u64>> {
     ms.map(|v| {
@@ -91,21 +104,18 @@ impl BuildNetClient {
     #[new]
     #[pyo3(signature = (config_path=None))]
     fn new(py: Python<'_>, config_path: Option<std::path::PathBuf>) -> PyResult<Self> {
-        let daemon = py
-            .detach(|| Daemon::open_path(config_path.as_deref()))
-            .map_err(py_error)?;
+        let daemon = engine(py, || Daemon::open_path(config_path.as_deref()))?;
         Ok(BuildNetClient { daemon })
     }
 
     /// Starts the HTTP server (and the watcher if the configuration enables it).
     fn start(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.daemon.start().map(|_| ()))
-            .map_err(py_error)
+        engine(py, || self.daemon.start().map(|_| ()))
     }
 
     /// Stops the daemon and closes the client: running builds are cancelled.
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.daemon.close()).map_err(py_error)
+        engine(py, || self.daemon.close())
     }
 
     /// The same as `stop()`; closing twice does nothing.
@@ -133,8 +143,9 @@ impl BuildNetClient {
     /// Starts a build of `targets` (every target when empty) and their dependencies; returns
     /// the build id at once.
     fn request_build(&self, py: Python<'_>, targets: Vec<String>) -> PyResult<String> {
-        py.detach(|| self.daemon.request_build(&targets, BuildOptions::default()))
-            .map_err(py_error)
+        engine(py, || {
+            self.daemon.request_build(&targets, BuildOptions::default())
+        })
     }
 
     /// Waits for the build to finish and returns its record (a dict); `TimeoutError` after
@@ -147,40 +158,33 @@ impl BuildNetClient {
         timeout_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
         let timeout = timeout_of(timeout_ms)?;
-        let json = py
-            .detach(|| {
-                let record = self.daemon.wait_build(build_id, timeout)?;
-                to_json(&record)
-            })
-            .map_err(py_error)?;
+        let json = engine(py, || {
+            let record = self.daemon.wait_build(build_id, timeout)?;
+            to_json(&record)
+        })?;
         loads(py, json)
     }
 
     /// The record of a build, finished or not (a dict).
     fn get_build(&self, py: Python<'_>, build_id: &str) -> PyResult<Py<PyAny>> {
-        let json = py
-            .detach(|| to_json(&self.daemon.build(build_id)?))
-            .map_err(py_error)?;
+        let json = engine(py, || to_json(&self.daemon.build(build_id)?))?;
         loads(py, json)
     }
 
     /// Cancels a build: `True` if it was cancelled, `False` if it had already finished.
     fn cancel_build(&self, py: Python<'_>, build_id: &str) -> PyResult<bool> {
-        py.detach(|| self.daemon.cancel_build(build_id))
-            .map_err(py_error)
+        engine(py, || self.daemon.cancel_build(build_id))
     }
 
     /// The daemon's status (a dict): the same object as `GET /api/v1/status`.
     fn get_status(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let json = py
-            .detach(|| to_json(&self.daemon.status()?))
-            .map_err(py_error)?;
+        let json = engine(py, || to_json(&self.daemon.status()?))?;
         loads(py, json)
     }
 
     /// The value of `key`, or `None` if absent or expired.
     fn get_state(&self, py: Python<'_>, key: &str) -> PyResult<Option<String>> {
-        py.detach(|| self.daemon.get_state(key)).map_err(py_error)
+        engine(py, || self.daemon.get_state(key))
     }
 
     /// Sets `key` to `value`, expiring after `ttl_ms` milliseconds if given.
@@ -193,14 +197,12 @@ impl BuildNetClient {
         ttl_ms: Option<i64>,
     ) -> PyResult<()> {
         let ttl = millis("ttl_ms", ttl_ms)?;
-        py.detach(|| self.daemon.set_state(key, value, ttl))
-            .map_err(py_error)
+        engine(py, || self.daemon.set_state(key, value, ttl))
     }
 
     /// Deletes `key`: `True` if it was there.
     fn delete_state(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
-        py.detach(|| self.daemon.delete_state(key))
-            .map_err(py_error)
+        engine(py, || self.daemon.delete_state(key))
     }
 
     /// Takes the lock on `resource` for `ttl_ms` milliseconds: its token, or `None` if someone
@@ -212,15 +214,12 @@ impl BuildNetClient {
         ttl_ms: i64,
     ) -> PyResult<Option<String>> {
         let ttl = millis("ttl_ms", Some(ttl_ms))?.unwrap_or_default();
-        py.detach(|| self.daemon.acquire_lock(resource, ttl))
-            .map(|lock| lock.map(|l| l.token))
-            .map_err(py_error)
+        engine(py, || self.daemon.acquire_lock(resource, ttl)).map(|lock| lock.map(|l| l.token))
     }
 
     /// Releases the lock on `resource` held with `token`: `False` if `token` does not hold it.
     fn release_lock(&self, py: Python<'_>, resource: &str, token: &str) -> PyResult<bool> {
-        py.detach(|| self.daemon.release_lock(resource, token))
-            .map_err(py_error)
+        engine(py, || self.daemon.release_lock(resource, token))
     }
 
     /// An iterator over the events published from now on (dicts with `type`, `seq`,
@@ -256,7 +255,10 @@ impl Events {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let deadline = self.timeout.map(|t| std::time::Instant::now() + t);
+        // A timeout too far to represent is no timeout.
+        let deadline = self
+            .timeout
+            .and_then(|t| std::time::Instant::now().checked_add(t));
         loop {
             let slice = match deadline {
                 Some(d) => d
@@ -264,19 +266,20 @@ impl Events {
                     .min(SIGNAL_CHECK),
                 None => SIGNAL_CHECK,
             };
-            let item = py
-                .detach(|| {
-                    // A stopped client ends the iteration instead of waiting forever.
+            let item = py.detach(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    // In a forked child this raises instead of waiting on a dead stream.
                     self.daemon.check_open()?;
                     self.stream.next(Some(slice))
-                })
-                .map_err(|err| {
-                    if err.code() == ErrorCode::InvalidState {
-                        None
-                    } else {
-                        Some(py_error(err))
-                    }
-                });
+                }))
+                .unwrap_or_else(|_| Err(CoreError::internal("internal error: the engine panicked")))
+            });
+            let item = match item {
+                Ok(item) => Ok(item),
+                // A closed client (or iterator) ends the iteration; other errors are raised.
+                Err(_) if self.stream.is_closed() => Err(None),
+                Err(err) => Err(Some(py_error(err))),
+            };
             match item {
                 Ok(Some(item)) => return loads(py, item.to_json()).map(Some),
                 Ok(None) => {}

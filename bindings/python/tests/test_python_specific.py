@@ -3,6 +3,7 @@ Python's integer conversion, and which `buildnet` is imported under the packagin
 
 import builtins
 import os
+import shutil
 import signal
 import threading
 import time
@@ -243,6 +244,37 @@ def test_a_forked_child_gets_invalid_state_at_once_and_the_parent_keeps_working(
     assert status["running"] is True and status["address"] == address
     build_id = client.request_build(["app"])
     assert client.wait_build(build_id, timeout_ms=60_000)["status"] == "succeeded"
+
+
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_new_client_made_in_a_forked_child_works(
+    client: BuildNetClient, tmp_path: Path
+) -> None:
+    # The parent has used the engine (its runtime and hashing threads exist only in it).
+    assert client.wait_build(client.request_build(["app"]), timeout_ms=60_000)["status"] == "succeeded"
+    child_ws = tmp_path / "child-ws"
+    shutil.copytree(Path(client.get_status()["workspace"]), child_ws,
+                    ignore=shutil.ignore_patterns(".buildnet", "dist", "out"))
+    pid = os.fork()
+    if pid == 0:
+        code = 10
+        try:
+            with BuildNetClient(child_ws / "buildnet.yaml") as bn:
+                events = bn.events(timeout_ms=5000)
+                record = bn.wait_build(bn.request_build(["app"]), timeout_ms=30_000)
+                seen = []
+                for event in events:
+                    seen.append(event["type"])
+                    if event["type"] == "build_finished":
+                        break
+                big = buildnet.blake3_hash(bytes(300_000))  # large enough for the parallel path
+                ok = (record["status"] == "succeeded" and "build_finished" in seen
+                      and big == buildnet.blake3_hash(bytes(300_000)) and len(big) == 64)
+                code = 0 if ok else 11
+        finally:
+            os._exit(code)
+    exit_code = wait_for_child(pid, 30.0)
+    assert exit_code == 0, f"the child's own client did not work (exit {exit_code})"
 
 
 # --- stop() and the context manager ----------------------------------------------------------

@@ -23,7 +23,7 @@ pub fn xxh3_64(data: &[u8]) -> u64 {
 
 /// blake3 of `data`; inputs of [`MMAP_THRESHOLD`] bytes or more are hashed on all cores.
 pub fn blake3(data: &[u8]) -> blake3::Hash {
-    if data.len() as u64 >= MMAP_THRESHOLD {
+    if data.len() as u64 >= MMAP_THRESHOLD && crate::runtime::parallel() {
         blake3::Hasher::new().update_rayon(data).finalize()
     } else {
         blake3::hash(data)
@@ -35,9 +35,13 @@ pub fn blake3_file(path: &Path) -> Result<blake3::Hash> {
     let mut hasher = blake3::Hasher::new();
     let file = open_regular(path)?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if len >= MMAP_THRESHOLD {
+    if len >= MMAP_THRESHOLD && crate::runtime::parallel() {
         hasher
             .update_mmap_rayon(path)
+            .map_err(|e| Error::io(path.display(), e))?;
+    } else if len >= MMAP_THRESHOLD {
+        hasher
+            .update_mmap(path)
             .map_err(|e| Error::io(path.display(), e))?;
     } else {
         hasher

@@ -386,23 +386,24 @@ impl TreeHasher {
                 matched.push((rel, entry.into_path()));
             }
         }
-        let hashed: Vec<(String, blake3::Hash, bool)> = if matched.len() < PARALLEL_FROM {
-            matched
-                .into_iter()
-                .map(|(rel, path)| {
-                    self.hash_one(&path, started)
-                        .map(|(h, read)| (rel, h, read))
-                })
-                .collect::<Result<_>>()?
-        } else {
-            matched
-                .into_par_iter()
-                .map(|(rel, path)| {
-                    self.hash_one(&path, started)
-                        .map(|(h, read)| (rel, h, read))
-                })
-                .collect::<Result<_>>()?
-        };
+        let hashed: Vec<(String, blake3::Hash, bool)> =
+            if matched.len() < PARALLEL_FROM || !crate::runtime::parallel() {
+                matched
+                    .into_iter()
+                    .map(|(rel, path)| {
+                        self.hash_one(&path, started)
+                            .map(|(h, read)| (rel, h, read))
+                    })
+                    .collect::<Result<_>>()?
+            } else {
+                matched
+                    .into_par_iter()
+                    .map(|(rel, path)| {
+                        self.hash_one(&path, started)
+                            .map(|(h, read)| (rel, h, read))
+                    })
+                    .collect::<Result<_>>()?
+            };
         let mut files = hashed;
         files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut root_hasher = blake3::Hasher::new();

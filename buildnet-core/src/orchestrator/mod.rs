@@ -297,7 +297,8 @@ impl Orchestrator {
     pub fn wait(&self, id: &str, timeout: Option<Duration>) -> Result<BuildRecord> {
         let active = lock(&self.active).get(id).cloned();
         if let Some(active) = active {
-            let deadline = timeout.map(|t| Instant::now() + t);
+            // A timeout too far to represent is no timeout.
+            let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
             let mut finished = lock(&active.finished);
             while !*finished {
                 match deadline {
@@ -415,12 +416,13 @@ impl Orchestrator {
                 "failed"
             }
         };
-        // Settled here: a cancel that got in before this point made the build cancelled (and
-        // was told so); one after it is told the build had finished.
+        // Settled here. One rule: a cancel accepted before this point (it returned true) makes
+        // the build `cancelled`, whatever its targets reached; one after it is told the build
+        // had finished. Targets keep their own statuses (and finished outputs stay cached).
         let status = {
             let mut settled = lock(&ctx.active.settled);
             *settled = true;
-            if status == "succeeded" && ctx.active.cancelled.load(Ordering::SeqCst) {
+            if ctx.active.cancelled.load(Ordering::SeqCst) {
                 "cancelled"
             } else {
                 status
