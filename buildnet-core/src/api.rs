@@ -169,11 +169,14 @@ impl Daemon {
             );
         }
         let events = EventBus::new();
-        let cas = Arc::new(ArtifactStore::open(
-            &config.state_dir.join("cas"),
-            Arc::clone(&store),
-            events.clone(),
-        )?);
+        let cas = Arc::new(
+            ArtifactStore::open(
+                &config.state_dir.join("cas"),
+                Arc::clone(&store),
+                events.clone(),
+            )?
+            .with_fsync(config.durability == crate::state::Durability::Full),
+        );
         let hasher = Arc::new(TreeHasher::new());
         let orchestrator = Arc::new(Orchestrator::new(
             Arc::clone(&store),

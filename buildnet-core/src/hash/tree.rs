@@ -267,6 +267,12 @@ impl TreeHasher {
 
     /// Remember whole trees from now on: the caller watches the files and reports every change
     /// with [`TreeHasher::invalidate`] before asking again.
+    /// Whether whole trees are remembered (a watcher vouches for them): hashing a target's
+    /// inputs then costs a lookup, not a walk.
+    pub fn tree_cache_enabled(&self) -> bool {
+        crate::lock(&self.trees).enabled
+    }
+
     pub fn enable_tree_cache(&self) {
         let mut trees = crate::lock(&self.trees);
         trees.enabled = true;

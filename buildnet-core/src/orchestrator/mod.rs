@@ -470,30 +470,44 @@ impl Orchestrator {
             .concurrency
             .unwrap_or(ctx.config.concurrency)
             .max(1);
-        let mut resolved: HashMap<String, ResolvedTarget> =
-            ResolvedTarget::resolve_all(ctx.config, &graph.order)
-                .into_iter()
-                .map(|t| (t.name.clone(), t))
-                .collect();
-        let mut states: BTreeMap<&str, State> = graph
-            .order
+        // Targets by their place in the graph's order (dependencies first).
+        let order = &graph.order;
+        let index: HashMap<&str, usize> = order
             .iter()
-            .map(|t| (t.as_str(), State::Pending))
+            .enumerate()
+            .map(|(i, name)| (name.as_str(), i))
             .collect();
+        let deps: Vec<Vec<usize>> = order
+            .iter()
+            .map(|name| graph.deps[name].iter().map(|d| index[d.as_str()]).collect())
+            .collect();
+        let mut resolved: Vec<Option<ResolvedTarget>> =
+            ResolvedTarget::resolve_all(ctx.config, order)
+                .into_iter()
+                .map(Some)
+                .collect();
+        let mut states = vec![State::Pending; order.len()];
+        // Ready targets found not to be cache hits: they wait for a slot, not for another look.
+        // Hits are looked for on this thread only when the watcher's tree cache makes the look
+        // a lookup; otherwise the workers walk the input trees in parallel, as for a miss.
+        let mut miss = vec![!self.hasher.tree_cache_enabled(); order.len()];
         let mut any_failed = false;
         // `slots` workers run targets; one more stores finished runs' outputs, so a slot is free
         // again as soon as its command ended.
-        let (tx, rx) = mpsc::channel::<(String, TargetOutcome)>();
-        let (work_tx, work_rx) = mpsc::channel::<(ResolvedTarget, BTreeMap<String, String>)>();
+        let (tx, rx) = mpsc::channel::<(usize, TargetOutcome)>();
+        let (work_tx, work_rx) =
+            mpsc::channel::<(usize, ResolvedTarget, BTreeMap<String, String>)>();
         let (store_tx, store_rx) = mpsc::channel::<(ResolvedTarget, RunResult)>();
         let work_rx = Mutex::new(work_rx);
         *lock(&self.slots) = vec![None; slots];
         let cancelled = std::thread::scope(|scope| -> Result<bool> {
-            for slot in 0..slots.min(graph.order.len()) {
+            for slot in 0..slots.min(order.len()) {
                 let (tx, store_tx, work_rx) = (tx.clone(), store_tx.clone(), &work_rx);
                 scope.spawn(move || loop {
                     let job = lock(work_rx).recv();
-                    let Ok((target, dep_keys)) = job else { return };
+                    let Ok((at, target, dep_keys)) = job else {
+                        return;
+                    };
                     self.set_slot(
                         slot,
                         Some(SlotInfo {
@@ -502,7 +516,7 @@ impl Orchestrator {
                             since_ms: now_ms(),
                         }),
                     );
-                    self.run_worker_job(ctx, target, dep_keys, &tx, &store_tx);
+                    self.run_worker_job(ctx, at, target, dep_keys, &tx, &store_tx);
                     self.set_slot(slot, None);
                 });
             }
@@ -517,93 +531,102 @@ impl Orchestrator {
                 }
             });
             let mut running = 0usize;
+            let settle = |at: usize, outcome: TargetOutcome, states: &mut Vec<State>| {
+                if outcome.run.status == "succeeded" {
+                    states[at] = State::Succeeded(outcome.key.unwrap_or_default());
+                    false
+                } else {
+                    if ctx.options.fail_fast {
+                        ctx.active.stop.store(true, Ordering::SeqCst);
+                    }
+                    states[at] = State::Failed;
+                    true
+                }
+            };
             loop {
                 // Targets whose dependencies failed can never run.
                 let mut changed = true;
                 while changed {
                     changed = false;
-                    for name in &graph.order {
-                        if states[name.as_str()] != State::Pending {
+                    for at in 0..order.len() {
+                        if states[at] != State::Pending {
                             continue;
                         }
-                        if let Some(dep) = graph.deps[name]
-                            .iter()
-                            .find(|d| states[d.as_str()] == State::Failed)
-                        {
-                            let mut run = TargetRun::pending(name);
+                        if let Some(&dep) = deps[at].iter().find(|&&d| states[d] == State::Failed) {
+                            let mut run = TargetRun::pending(&order[at]);
                             run.status = "skipped".into();
-                            run.error = Some(format!("dependency {dep} did not succeed"));
+                            run.error = Some(format!("dependency {} did not succeed", order[dep]));
                             self.record_run(ctx.id, &run);
                             self.publish_finished(ctx.id, &run);
-                            states.insert(name.as_str(), State::Failed);
+                            states[at] = State::Failed;
                             changed = true;
                         }
                     }
                 }
-                let stopping = ctx.active.stop.load(Ordering::SeqCst);
-                if !stopping {
-                    for name in &graph.order {
-                        if running >= slots {
-                            break;
-                        }
-                        if states[name.as_str()] != State::Pending {
-                            continue;
-                        }
-                        let deps = &graph.deps[name];
-                        let mut dep_keys = BTreeMap::new();
-                        for dep in deps {
-                            match &states[dep.as_str()] {
-                                State::Succeeded(key) => {
-                                    dep_keys.insert(dep.clone(), key.clone());
-                                }
-                                _ => break,
-                            }
-                        }
-                        if dep_keys.len() != deps.len() {
-                            continue;
-                        }
-                        let target = resolved
-                            .remove(name.as_str())
-                            .expect("resolved once per target");
-                        states.insert(name.as_str(), State::Running);
-                        running += 1;
-                        work_tx
-                            .send((target, dep_keys))
-                            .map_err(|_| Error::internal("the target workers are gone"))?;
+                // Ready targets: a cache hit is finished right here (no slot, no hand-off);
+                // the others go to a worker as slots allow.
+                let mut settled_here = false;
+                for at in 0..order.len() {
+                    if ctx.active.stop.load(Ordering::SeqCst) {
+                        break;
                     }
+                    if states[at] != State::Pending || (miss[at] && running >= slots) {
+                        continue;
+                    }
+                    let mut dep_keys = BTreeMap::new();
+                    for &dep in &deps[at] {
+                        match &states[dep] {
+                            State::Succeeded(key) => {
+                                dep_keys.insert(order[dep].clone(), key.clone());
+                            }
+                            _ => break,
+                        }
+                    }
+                    if dep_keys.len() != deps[at].len() {
+                        continue;
+                    }
+                    let target = resolved[at].take().expect("resolved once per target");
+                    if !miss[at] {
+                        let hit = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            self.try_hit(ctx, &target, &dep_keys)
+                        }));
+                        if let Ok(Some(outcome)) = hit {
+                            any_failed |= settle(at, outcome, &mut states);
+                            settled_here = true;
+                            continue;
+                        }
+                        miss[at] = true;
+                    }
+                    if running >= slots {
+                        resolved[at] = Some(target);
+                        continue;
+                    }
+                    states[at] = State::Running;
+                    running += 1;
+                    work_tx
+                        .send((at, target, dep_keys))
+                        .map_err(|_| Error::internal("the target workers are gone"))?;
+                }
+                if settled_here {
+                    // Dependents of what was settled may be ready (or must be skipped) now.
+                    continue;
                 }
                 if running == 0 {
                     break;
                 }
-                let (name, outcome) = rx
+                let (at, outcome) = rx
                     .recv()
                     .map_err(|_| Error::internal("a target worker vanished"))?;
                 running -= 1;
-                let name = graph
-                    .order
-                    .iter()
-                    .find(|t| **t == name)
-                    .expect("a graph target");
-                if outcome.run.status == "succeeded" {
-                    states.insert(
-                        name.as_str(),
-                        State::Succeeded(outcome.key.unwrap_or_default()),
-                    );
-                } else {
-                    any_failed = true;
-                    states.insert(name.as_str(), State::Failed);
-                    if ctx.options.fail_fast {
-                        ctx.active.stop.store(true, Ordering::SeqCst);
-                    }
-                }
+                any_failed |= settle(at, outcome, &mut states);
             }
             drop(work_tx);
-            // Decided now: a cancel that arrives while outputs are still being stored does not
-            // make a build whose targets all ran to the end "cancelled".
+            // Whether a cancel stopped targets from starting (they are recorded `cancelled`
+            // rather than `skipped` below).
             Ok(ctx.active.cancelled.load(Ordering::SeqCst))
         })?;
         // Whatever never started was stopped by a cancellation or fail-fast.
-        for (name, state) in &states {
+        for (name, state) in order.iter().zip(&states) {
             if *state == State::Pending {
                 let mut run = TargetRun::pending(name);
                 run.status = if cancelled { "cancelled" } else { "skipped" }.into();
@@ -624,9 +647,10 @@ impl Orchestrator {
     fn run_worker_job(
         &self,
         ctx: &BuildCtx<'_>,
+        at: usize,
         target: ResolvedTarget,
         dep_keys: BTreeMap<String, String>,
-        done: &mpsc::Sender<(String, TargetOutcome)>,
+        done: &mpsc::Sender<(usize, TargetOutcome)>,
         to_store: &mpsc::Sender<(ResolvedTarget, RunResult)>,
     ) {
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -640,7 +664,7 @@ impl Orchestrator {
             self.publish_finished(ctx.id, &run);
             (TargetOutcome { run, key: None }, None)
         });
-        let _ = done.send((target.name.clone(), outcome));
+        let _ = done.send((at, outcome));
         if let Some(result) = result {
             let _ = to_store.send((target, result));
         }

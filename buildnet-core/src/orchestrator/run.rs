@@ -49,6 +49,92 @@ impl Orchestrator {
         (outcome, to_store)
     }
 
+    /// A cache hit finished on the calling thread (the scheduler's): no worker hand-off for a
+    /// target that runs nothing. `None` when the target must run a command (a miss, an uncached
+    /// target, `--force`, or anything unexpected: the worker then does it all again and reports
+    /// errors as usual). A hit's events and record are the same as through [`Self::run_target`].
+    pub(super) fn try_hit(
+        &self,
+        ctx: &BuildCtx<'_>,
+        target: &ResolvedTarget,
+        dep_keys: &BTreeMap<String, String>,
+    ) -> Option<TargetOutcome> {
+        if !target.cache || ctx.options.force {
+            return None;
+        }
+        let started = Instant::now();
+        self.sync_inputs(true);
+        let (_, key) = self.cache_key(ctx.config, target, dep_keys.clone()).ok()?;
+        let manifest = self.store.cache_entry(&key).ok()??;
+        let manifest: Manifest = serde_json::from_str(&manifest).ok()?;
+        let mut run = TargetRun::pending(&target.name);
+        run.started_at = Some(now_ms());
+        match self.finish_hit(ctx, target, &key, &manifest, &mut run, true) {
+            // The entry's blobs were gone: the worker runs the command (nothing was announced).
+            Ok(()) if !run.cached => return None,
+            Ok(()) => {}
+            // A refused restore fails the target, as in `execute` (the entry is dropped).
+            Err(err) => {
+                self.events.publish(Event::TargetStarted {
+                    build_id: ctx.id.to_owned(),
+                    target: target.name.clone(),
+                });
+                run.status = "failed".into();
+                run.error = Some(err.message().to_owned());
+            }
+        }
+        run.cache_key = Some(key.clone());
+        run.finished_at = Some(now_ms());
+        run.duration_ms = Some(started.elapsed().as_millis() as i64);
+        self.record_run(ctx.id, &run);
+        self.publish_finished(ctx.id, &run);
+        Some(TargetOutcome {
+            key: Some(key),
+            run,
+        })
+    }
+
+    /// Restores a cache entry's outputs; on success marks `run` as a cached success and
+    /// publishes the hit (announcing the target's start first if `announce`). Leaves `run`
+    /// untouched when the entry's blobs are gone (the entry is removed).
+    fn finish_hit(
+        &self,
+        ctx: &BuildCtx<'_>,
+        target: &ResolvedTarget,
+        key: &str,
+        manifest: &Manifest,
+        run: &mut TargetRun,
+        announce: bool,
+    ) -> Result<()> {
+        let restored = outputs::restore(&ctx.config.root, manifest, &self.cas, &self.hasher);
+        if restored.is_err() {
+            // Refused (a path leaving the workspace): this entry goes, the target fails now,
+            // and the next build runs the command.
+            self.store.cache_remove(key)?;
+        }
+        if !restored? {
+            self.store.cache_remove(key)?;
+            return Ok(());
+        }
+        if announce {
+            self.events.publish(Event::TargetStarted {
+                build_id: ctx.id.to_owned(),
+                target: target.name.clone(),
+            });
+        }
+        if ctx.options.replay_logs {
+            self.replay_log(ctx.id, target, manifest.log.as_deref())?;
+        }
+        self.events.publish(Event::CacheHit {
+            build_id: ctx.id.to_owned(),
+            target: target.name.clone(),
+            saved_ms: manifest.duration_ms,
+        });
+        run.status = "succeeded".into();
+        run.cached = true;
+        Ok(())
+    }
+
     /// Computes the key, restores a hit or runs the command; fills in `run`.
     fn execute(
         &self,
@@ -67,27 +153,10 @@ impl Orchestrator {
                 let manifest: Manifest = serde_json::from_str(&manifest).map_err(|e| {
                     Error::internal(format!("cache entry {key} is unreadable: {e}"))
                 })?;
-                let restored =
-                    outputs::restore(&ctx.config.root, &manifest, &self.cas, &self.hasher);
-                if restored.is_err() {
-                    // Refused (a path leaving the workspace): this entry goes, the target fails
-                    // now, and the next build runs the command.
-                    self.store.cache_remove(&key)?;
-                }
-                if restored? {
-                    if ctx.options.replay_logs {
-                        self.replay_log(ctx.id, target, manifest.log.as_deref())?;
-                    }
-                    self.events.publish(Event::CacheHit {
-                        build_id: ctx.id.to_owned(),
-                        target: target.name.clone(),
-                        saved_ms: manifest.duration_ms,
-                    });
-                    run.status = "succeeded".into();
-                    run.cached = true;
+                self.finish_hit(ctx, target, &key, &manifest, run, false)?;
+                if run.cached {
                     return Ok(None);
                 }
-                self.store.cache_remove(&key)?;
             }
         }
         // Recorded as running only when a command really runs; a hit goes straight to its end.
