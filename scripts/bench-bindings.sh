@@ -13,9 +13,12 @@ mkdir -p "$out"
 
 echo "== release builds: libbuildnet, the Node addon, the Python wheel"
 cargo build --release --quiet -p buildnet-cabi
-(cd bindings && npm ci --no-audit --no-fund --loglevel=error)
-(cd bindings/node && npm ci --no-audit --no-fund --loglevel=error \
-  && npx napi build --platform --release --manifest-path ../../buildnet-napi/Cargo.toml \
+# npm ci only when the lock file changed since the last install (better-sqlite3 compiles).
+npm_ci() { [ "$1/node_modules/.package-lock.json" -nt "$1/package-lock.json" ] \
+  || (cd "$1" && npm ci --no-audit --no-fund --loglevel=error); }
+npm_ci bindings
+npm_ci bindings/node
+(cd bindings/node && npx napi build --platform --release --manifest-path ../../buildnet-napi/Cargo.toml \
        --output-dir . --dts index.d.ts --js index.js >/dev/null)
 venv=$repo/target/py-bench
 [ -x "$venv/bin/maturin" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q maturin==1.16.0; }
