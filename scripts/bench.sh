@@ -2,17 +2,20 @@
 # Benchmarks BuildNet side by side with what a user would use instead, in one run, and writes
 # bench/RESULTS.md. Release builds; medians of repeated runs.
 #
-#   scripts/bench.sh           full run
-#   scripts/bench.sh --quick   smoke run (fewer repetitions, a smaller file)
+#   scripts/bench.sh           full run (about 15 minutes on 2 cores, after the release builds)
+#   scripts/bench.sh --large   also the 1,000-package rows: three cold builds of 1,000 packages
+#                              through npm take about 20 minutes more on 2 cores
+#   scripts/bench.sh --quick   smoke run (fewer repetitions, a smaller file; about 6 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
 
-quick=0
+quick=0; large=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    *) echo "usage: scripts/bench.sh [--quick]" >&2; exit 2 ;;
+    --large) large=1 ;;
+    *) echo "usage: scripts/bench.sh [--quick | --large]" >&2; exit 2 ;;
   esac
 done
 
@@ -89,17 +92,19 @@ if [ "$quick" -eq 1 ]; then
   scripts/bench-monorepo.sh "$out" --quick --packages 100
 else
   scripts/bench-monorepo.sh "$out" --packages 100
-  # 1,000 packages: one cold build per tool (about 2 minutes each), five rounds of the rest.
-  scripts/bench-monorepo.sh "$out" --quick --packages 1000 --files 10 --cold-runs 1
+  if [ "$large" -eq 1 ]; then
+    # 1,000 packages: one cold build per tool (6–8 minutes each here), five rounds of the rest.
+    scripts/bench-monorepo.sh "$out" --quick --packages 1000 --files 10 --cold-runs 1
+  fi
 fi
 
 echo "== bindings beside each runtime's SQLite"
 BUILDNET_BENCH_QUICK=$quick scripts/bench-bindings.sh "$out"
 
 echo "== writing bench/RESULTS.md"
-python3 - "$repo" "$out" "$size_mib" "$quick" <<'PY'
+python3 - "$repo" "$out" "$size_mib" "$quick" "$large" <<'PY'
 import json, os, platform, subprocess, sys, time
-repo, out, size_mib, quick = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+repo, out, size_mib, quick, large = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5] == "1"
 def crit(group, name):
     p = os.path.join(repo, "target/criterion", group, name, "new/estimates.json")
     return json.load(open(p))["median"]["point_estimate"]
@@ -218,7 +223,7 @@ if os.path.exists(os.path.join(out, "turbo.version")):
     mono_note = f"\nMonorepo rows: `scripts/gen-monorepo` (chained 10 deep), every tool running the packages' `build` script through npm at concurrency 2; turbo {tv} (native binary), nx {nv}; NODE_EXTRA_CA_CERTS unset for all (see scripts/bench-monorepo.sh). Leaf rows alternate the tools and the command alone in the same rounds.\n"
 text = f"""# BuildNet benchmark results
 
-Written by `scripts/bench.sh{' --quick' if quick else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
+Written by `scripts/bench.sh{' --quick' if quick else ''}{' --large' if large else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
 Machine: {os.cpu_count()} cores, {cpu}; {platform.system()} {platform.release()}.
 Versions: buildnet {ver([os.path.join(repo,'target/release/buildnet'),'--version']).split()[-1]}, {ver(['b3sum','--version'])}, {ver(['xxhsum','--version'])}, {ver(['hyperfine','--version'])}, node {ver(['node','--version'])}, bun {ver([os.path.join(repo,'bench/http/node_modules/.bin/bun'),'--version'])}, {ver([os.path.join(repo,'bench/http/node_modules/.bin/deno'),'--version'])}, {ver(['wrk','--version'])}.
 Medians of repeated runs (criterion for the Rust API, hyperfine for commands). {'Quick mode: few repetitions, numbers are noisy (a smoke check of the harness).' if quick else ''}
