@@ -277,3 +277,37 @@ test(
     }
   },
 )
+
+test('a collected client lets its running build finish (it closes once idle, off the JS thread)', async (t) => {
+  const config = JSON.stringify(
+    writeWorkspace(
+      t,
+      'server:\n  port: 0\ntargets:\n  slow:\n    command: "sleep 1"\n    cache: false\n',
+    ),
+  )
+  // The client becomes garbage right after the build is requested; a second client reads the
+  // build's record once the command had time to end.
+  const script = `const { BuildNetClient } = require(${JSON.stringify(pkgMain)});
+    const registry = new FinalizationRegistry(() => console.log('collected'));
+    async function start() {
+      const client = new BuildNetClient(${config});
+      registry.register(client, 0);
+      return client.requestBuild(['slow']);
+    }
+    (async () => {
+      const id = await start();
+      for (let i = 0; i < 20; i++) {
+        global.gc();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+      const other = new BuildNetClient(${config});
+      console.log(JSON.stringify({ status: (await other.getBuild(id)).status }));
+    })();`
+  const run = await runNode(['--expose-gc', '-e', script], { timeout: 30_000 })
+  assert.equal(run.timedOut, false, 'the process hung')
+  assert.equal(run.code, 0, run.stderr)
+  const lines = run.stdout.trim().split('\n')
+  assert.ok(lines.includes('collected'), `the client was not collected: ${run.stdout}`)
+  assert.deepEqual(JSON.parse(lines.pop()), { status: 'succeeded' })
+})
