@@ -441,10 +441,19 @@ impl Daemon {
         self.inner.closed.load(Ordering::Acquire)
     }
 
-    /// Whether no build is queued or running in this process.
-    pub fn is_idle(&self) -> bool {
-        let queue = self.inner.orchestrator.queue_state();
-        queue.running.is_empty() && queue.queued.is_empty()
+    /// Waits until no build is queued or running in this process, then [`Daemon::close`]s: for
+    /// a handle its owner dropped while a build it asked for may still be awaited elsewhere.
+    /// Blocks; call it off any event loop.
+    pub fn close_when_idle(&self) -> Result<()> {
+        while !self.is_closed() {
+            let queue = self.inner.orchestrator.queue_state();
+            let Some(id) = queue.running.into_iter().chain(queue.queued).next() else {
+                break;
+            };
+            // Returns when that build ends (an error only says it is already gone).
+            let _ = self.inner.orchestrator.wait(&id, None);
+        }
+        self.close()
     }
 
     /// The bound address while running.

@@ -346,9 +346,9 @@ impl BuildNetClient {
 }
 
 impl Drop for BuildNetClient {
-    /// The JS object was collected (or its Worker ended). Its daemon is closed on a thread of its
-    /// own, never on the JS thread, and only once no build is queued or running: a Promise of a
-    /// build may outlive the object it came from.
+    /// The JS object was collected (or its Worker ended): its daemon closes on a thread of its
+    /// own, never on the JS thread, once no build is queued or running (a Promise of a build may
+    /// outlive the object it came from).
     fn drop(&mut self) {
         if self.daemon.is_closed() {
             return;
@@ -356,12 +356,7 @@ impl Drop for BuildNetClient {
         let daemon = self.daemon.clone();
         let _ = std::thread::Builder::new()
             .name("buildnet-close".into())
-            .spawn(move || {
-                while !daemon.is_idle() && !daemon.is_closed() {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                let _ = daemon.close();
-            });
+            .spawn(move || daemon.close_when_idle());
     }
 }
 
