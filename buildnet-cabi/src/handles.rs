@@ -87,7 +87,7 @@ pub(crate) fn destroy(handle: *mut BuildNetHandle) -> CResult<()> {
         // Another thread's destroy won the race.
         return Err(Error::invalid_state("the handle was destroyed by another call").into());
     }
-    client.events.close();
+    // Closing the daemon ends its event streams at once, waking a `next_event` in progress.
     client.daemon.close()?;
     Ok(())
 }

@@ -327,8 +327,8 @@ impl BuildNetClient {
             .name("buildnet-events".into())
             .spawn(move || {
                 while let Ok(Some(item)) = reader.next(None) {
-                    let value = serde_json::from_str(&item.to_json()).unwrap_or_default();
-                    let status = deliver.call(value, ThreadsafeFunctionCallMode::Blocking);
+                    let status =
+                        deliver.call(item.to_value(), ThreadsafeFunctionCallMode::Blocking);
                     if status != Status::Ok {
                         // The environment is going away (a Worker ends, or Node exits).
                         break;
