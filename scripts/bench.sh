@@ -79,27 +79,27 @@ PY
 
 echo "== HTTP: GET /health beside a bare axum, Node, Bun and Deno"
 if [ "$quick" -eq 1 ]; then
-  scripts/bench-http.sh "$out" --quick
+  bench/bench-http.sh "$out" --quick
 else
-  scripts/bench-http.sh "$out"
+  bench/bench-http.sh "$out"
 fi
 
 echo "== workspace hashing, 20,000 files, beside b3sum -P2 and turbo --dry=json"
-if [ "$quick" -eq 1 ]; then scripts/bench-hash-tree.sh "$out" --quick; else scripts/bench-hash-tree.sh "$out"; fi
+if [ "$quick" -eq 1 ]; then bench/bench-hash-tree.sh "$out" --quick; else bench/bench-hash-tree.sh "$out"; fi
 
 echo "== monorepo builds beside turbo and nx"
 if [ "$quick" -eq 1 ]; then
-  scripts/bench-monorepo.sh "$out" --quick --packages 100
+  bench/bench-monorepo.sh "$out" --quick --packages 100
 else
-  scripts/bench-monorepo.sh "$out" --packages 100
+  bench/bench-monorepo.sh "$out" --packages 100
   if [ "$large" -eq 1 ]; then
     # 1,000 packages: one cold build per tool (6–8 minutes each here), five rounds of the rest.
-    scripts/bench-monorepo.sh "$out" --quick --packages 1000 --files 10 --cold-runs 1
+    bench/bench-monorepo.sh "$out" --quick --packages 1000 --files 10 --cold-runs 1
   fi
 fi
 
 echo "== bindings beside each runtime's SQLite"
-BUILDNET_BENCH_QUICK=$quick scripts/bench-bindings.sh "$out"
+BUILDNET_BENCH_QUICK=$quick bench/bench-bindings.sh "$out"
 
 echo "== writing bench/RESULTS.md"
 python3 - "$repo" "$out" "$size_mib" "$quick" "$large" <<'PY'
@@ -220,7 +220,7 @@ for n in (100, 1000):
 if os.path.exists(os.path.join(out, "turbo.version")):
     tv = open(os.path.join(out, "turbo.version")).read().strip()
     nv = open(os.path.join(out, "nx.version")).read().strip()
-    mono_note = f"\nMonorepo rows: `scripts/gen-monorepo` (chained 10 deep), every tool running the packages' `build` script through npm at concurrency 2; turbo {tv} (native binary), nx {nv}; NODE_EXTRA_CA_CERTS unset for all (see scripts/bench-monorepo.sh). Leaf rows alternate the tools and the command alone in the same rounds.\n"
+    mono_note = f"\nMonorepo rows: `bench/gen-monorepo` (chained 10 deep), every tool running the packages' `build` script through npm at concurrency 2; turbo {tv} (native binary), nx {nv}; NODE_EXTRA_CA_CERTS unset for all (see bench/bench-monorepo.sh). Leaf rows alternate the tools and the command alone in the same rounds.\n"
 text = f"""# BuildNet benchmark results
 
 Written by `scripts/bench.sh{' --quick' if quick else ''}{' --large' if large else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
@@ -243,4 +243,4 @@ echo "== plotting bench/results.png"
 venv="$repo/target/bench-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q matplotlib==3.10.7
-"$venv/bin/python" scripts/bench-plot.py "$out" bench/results.png
+"$venv/bin/python" bench/bench-plot.py "$out" bench/results.png

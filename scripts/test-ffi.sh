@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Bun and Deno bindings' tests (bindings/bun, bindings/deno) against an already built
-# libbuildnet, with the Bun and Deno that bindings/package-lock.json pins (`npm ci`).
+# libbuildnet, with the Bun and Deno that bindings/package-lock.json pins (`npm ci`), after
+# copying the TypeScript they share (bindings/ffi-common) into each package.
 #
 #   scripts/test-ffi.sh                                   # target/debug/libbuildnet.so
 #   BUILDNET_LIB=/path/to/libbuildnet.so scripts/test-ffi.sh
@@ -24,6 +25,9 @@ echo "== npm ci (bindings/: bun and deno)"
 (cd bindings && npm ci --no-audit --no-fund)
 bun="$PWD/bindings/node_modules/.bin/bun"
 deno="$(realpath bindings/node_modules/.bin/deno)"
+
+echo "== bindings/ffi-common/sync.sh (the shared types.ts and events.ts, into bun/ and deno/)"
+bindings/ffi-common/sync.sh
 
 echo "== bun test (bindings/bun, $("$bun" --version))"
 (cd bindings/bun && "$bun" test)

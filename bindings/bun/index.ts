@@ -2,9 +2,9 @@
  * BuildNet for Bun: the C ABI (include/buildnet.h) through `bun:ffi`.
  *
  * Every method is a synchronous call into libbuildnet on the JS thread, except `events()`:
- * the handle has one event stream, which one pump per client polls without waiting (timeout
- * 0, draining what is there, then `Bun.sleep(10)` when it is empty) and fans out to every
- * open iterator.
+ * each iterator opens an event stream of its own (`buildnet_events_open`) and reads it
+ * without waiting (`buildnet_events_next` with timeout 0, then `Bun.sleep(10)` while it is
+ * empty), only while a `next()` is waiting; it closes the stream when it ends.
  *
  * Strings go in through reusable scratch buffers (`TextEncoder.encodeInto` plus a NUL);
  * `getState` reads into one reusable buffer that grows to `buildnet_required_len()` when a
@@ -22,7 +22,7 @@ import {
   type Status,
   statusOf,
 } from "./types.ts";
-import { Subscription } from "./subscription.ts";
+import { EventIterator, type EventSource } from "./events.ts";
 
 export * from "./types.ts";
 
@@ -43,7 +43,9 @@ const SYMBOLS = {
   buildnet_delete_state: { args: [P, P], returns: i32 },
   buildnet_acquire_lock: { args: [P, P, u64, P, u64, P], returns: i32 },
   buildnet_release_lock: { args: [P, P, P], returns: i32 },
-  buildnet_next_event: { args: [P, i64, P], returns: i32 },
+  buildnet_events_open: { args: [P, P], returns: i32 },
+  buildnet_events_next: { args: [P, i64, P], returns: i32 },
+  buildnet_events_close: { args: [P], returns: i32 },
   buildnet_string_free: { args: [P], returns: VOID },
   buildnet_last_error: { args: [], returns: P },
   buildnet_last_error_code: { args: [], returns: i32 },
@@ -57,11 +59,14 @@ type Symbols = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
 
 const OK = 0;
 const NO = 1;
+const ERR_INVALID_STATE = -11;
 const ERR_BUFFER_TOO_SMALL = -13;
 /** Bytes that hold a build id or a lock token with its NUL (BUILDNET_ID_LEN). */
 const ID_LEN = 33;
 /** getState's buffer grows up to this; a larger value is read into a buffer of its own. */
 const MAX_KEPT_VALUE_BUFFER = 1 << 20;
+/** How long an events() iterator sleeps when its stream is empty. */
+const EVENT_POLL_MS = 10;
 
 let symbols: Symbols | undefined;
 
@@ -119,7 +124,7 @@ class CStringScratch {
 // call's arguments use distinct scratches.
 const first = new CStringScratch();
 const second = new CStringScratch();
-/** A `char **` out-parameter. */
+/** A `char **` out-parameter (and the `BuildNetEvents **` of buildnet_events_open). */
 const outString = new BigUint64Array(new ArrayBuffer(8));
 const outStringAddress = ptr(outString);
 /** The out-buffer of build ids and lock tokens. */
@@ -169,7 +174,8 @@ function positiveInteger(value: number, name: string): number {
 export class BuildNetClient implements Disposable {
   readonly #s: Symbols;
   readonly #handle: Pointer;
-  readonly #events: EventFanout;
+  /** The open events() iterators, ended by destroy(). */
+  readonly #iterators = new Set<EventIterator>();
   #destroyed = false;
 
   /**
@@ -184,7 +190,6 @@ export class BuildNetClient implements Disposable {
     if (!handle) throw lastError(s, s.buildnet_last_error_code());
     this.#s = s;
     this.#handle = handle;
-    this.#events = new EventFanout(() => this.#nextEvent());
   }
 
   /** The raw `BuildNetHandle *`, for calling the C ABI directly (same process, same library). */
@@ -318,10 +323,20 @@ export class BuildNetClient implements Disposable {
 
   /**
    * Every event from now on, in order. Several iterators may be open at once; each gets every
-   * event from when it was created. `break` (or `return()`) ends one; `destroy()` ends all.
+   * event from when it was created (each reads a stream of its own). `break` (or `return()`)
+   * ends one; `destroy()` ends all.
    */
   events(): AsyncIterableIterator<BuildNetEvent> {
-    return this.#events.subscribe();
+    const s = this.#s;
+    check(s, s.buildnet_events_open(this.#handle, outStringAddress));
+    const stream = Number(outString[0]) as Pointer;
+    outString[0] = 0n;
+    const iterator = new EventIterator(
+      new PolledStream(s, stream),
+      (it) => this.#iterators.delete(it),
+    );
+    this.#iterators.add(iterator);
+    return iterator;
   }
 
   /**
@@ -332,77 +347,47 @@ export class BuildNetClient implements Disposable {
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
-    this.#events.end();
+    for (const iterator of [...this.#iterators]) iterator.end();
     check(this.#s, this.#s.buildnet_destroy(this.#handle));
   }
 
   [Symbol.dispose](): void {
     this.destroy();
   }
-
-  /** The next waiting event, or null if there is none. */
-  #nextEvent(): BuildNetEvent | null {
-    const rc = check(this.#s, this.#s.buildnet_next_event(this.#handle, 0, outStringAddress));
-    return rc === OK ? JSON.parse(takeString(this.#s)) : null;
-  }
 }
 
 /**
- * One pump over a handle's event stream, fanning each event out to every open subscription.
- * It runs while at least one subscription is open.
+ * An event stream of its own, polled without waiting: a bun:ffi call blocks the JS thread, so
+ * an empty stream is tried again after EVENT_POLL_MS.
  */
-class EventFanout {
-  readonly #subscribers = new Set<Subscription>();
-  readonly #pull: () => BuildNetEvent | null;
-  #pumping = false;
-  #ended = false;
+class PolledStream implements EventSource {
+  readonly #s: Symbols;
+  readonly #stream: Pointer;
+  #closed = false;
 
-  constructor(pull: () => BuildNetEvent | null) {
-    this.#pull = pull;
+  constructor(s: Symbols, stream: Pointer) {
+    this.#s = s;
+    this.#stream = stream;
   }
 
-  subscribe(): Subscription {
-    // Events already waiting predate the new iterator: they go to the older ones only.
-    this.#drain();
-    const sub = new Subscription((s) => this.#subscribers.delete(s));
-    if (this.#ended) {
-      sub.finish();
-      return sub;
+  async next(): Promise<BuildNetEvent | null> {
+    const s = this.#s;
+    for (;;) {
+      if (this.#closed) return null;
+      const rc = s.buildnet_events_next(this.#stream, 0, outStringAddress);
+      if (rc === OK) return JSON.parse(takeString(s));
+      // The daemon was closed (destroy(), or a raw buildnet_destroy of client.handle).
+      if (rc === ERR_INVALID_STATE) return null;
+      if (rc !== NO) throw lastError(s, rc);
+      await Bun.sleep(EVENT_POLL_MS);
     }
-    this.#subscribers.add(sub);
-    if (!this.#pumping) {
-      this.#pumping = true;
-      void this.#pump();
-    }
-    return sub;
   }
 
-  /** Ends every subscription (the handle is being destroyed). */
-  end(): void {
-    this.#ended = true;
-    for (const sub of [...this.#subscribers]) sub.finish();
-  }
-
-  /** Delivers every waiting event; false if there was none. Throws what the pull throws. */
-  #drain(): boolean {
-    let any = false;
-    for (let event = this.#pull(); event; event = this.#pull()) {
-      any = true;
-      for (const sub of this.#subscribers) sub.push(event);
-    }
-    return any;
-  }
-
-  async #pump(): Promise<void> {
-    try {
-      while (this.#subscribers.size > 0 && !this.#ended) {
-        if (!this.#drain()) await Bun.sleep(10);
-      }
-    } catch (error) {
-      for (const sub of [...this.#subscribers]) sub.finish(error as Error);
-    } finally {
-      this.#pumping = false;
-    }
+  close(): void {
+    this.#closed = true;
+    // Closed once (EventIterator.end), so it cannot fail: a stream whose daemon was closed
+    // still closes with 0 (only a second close is INVALID_STATE).
+    this.#s.buildnet_events_close(this.#stream);
   }
 }
 

@@ -2,10 +2,10 @@
  * BuildNet for Deno: the C ABI (include/buildnet.h) through `Deno.dlopen`.
  *
  * Every method is a synchronous call into libbuildnet on the JS thread, except `events()`:
- * the handle has one event stream, which one pump per client reads with a second definition
- * of `buildnet_next_event` marked `nonblocking` (it waits on Deno's blocking pool, at most
- * 250 ms a call, so ending the last iterator lets the process exit promptly) and fans out to
- * every open iterator.
+ * each iterator opens an event stream of its own (`buildnet_events_open`) and, while a
+ * `next()` is waiting, takes what the stream holds without waiting, else waits with a second
+ * definition of `buildnet_events_next` marked `nonblocking` (on Deno's blocking pool, with no
+ * time limit: closing the stream when the iterator ends, or destroying the client, wakes it).
  *
  * Strings go in through reusable scratch buffers (`TextEncoder.encodeInto` plus a NUL);
  * `getState` reads into one reusable buffer that grows to `buildnet_required_len()` when a
@@ -21,7 +21,7 @@ import {
   type Status,
   statusOf,
 } from "./types.ts";
-import { Subscription } from "./subscription.ts";
+import { EventIterator, type EventSource } from "./events.ts";
 
 export * from "./types.ts";
 
@@ -43,14 +43,16 @@ const SYMBOLS = {
     result: "i32",
   },
   buildnet_release_lock: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
-  buildnet_next_event: { parameters: ["pointer", "i64", "buffer"], result: "i32" },
+  buildnet_events_open: { parameters: ["pointer", "buffer"], result: "i32" },
+  buildnet_events_next: { parameters: ["pointer", "i64", "buffer"], result: "i32" },
   /** The same function, waiting on another thread: its error message stays there. */
-  buildnet_next_event_nonblocking: {
-    name: "buildnet_next_event",
+  buildnet_events_next_nonblocking: {
+    name: "buildnet_events_next",
     parameters: ["pointer", "i64", "buffer"],
     result: "i32",
     nonblocking: true,
   },
+  buildnet_events_close: { parameters: ["pointer"], result: "i32" },
   buildnet_string_free: { parameters: ["pointer"], result: "void" },
   buildnet_last_error: { parameters: [], result: "pointer" },
   buildnet_last_error_code: { parameters: [], result: "i32" },
@@ -64,13 +66,12 @@ type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 const OK = 0;
 const NO = 1;
+const ERR_INVALID_STATE = -11;
 const ERR_BUFFER_TOO_SMALL = -13;
 /** Bytes that hold a build id or a lock token with its NUL (BUILDNET_ID_LEN). */
 const ID_LEN = 33n;
 /** getState's buffer grows up to this; a larger value is read into a buffer of its own. */
 const MAX_KEPT_VALUE_BUFFER = 1 << 20;
-/** How long one nonblocking wait for an event lasts: the bound on ending the pump. */
-const EVENT_WAIT_MS = 250n;
 
 const SUFFIX = Deno.build.os === "darwin" ? "dylib" : Deno.build.os === "windows" ? "dll" : "so";
 
@@ -148,7 +149,7 @@ class CStringScratch {
 // call's arguments use distinct scratches.
 const first = new CStringScratch();
 const second = new CStringScratch();
-/** A `char **` out-parameter of synchronous calls. */
+/** A `char **` out-parameter of synchronous calls (and buildnet_events_open's). */
 const outString = new BigUint64Array(new ArrayBuffer(8));
 /** The out-buffer of build ids and lock tokens. */
 const idBytes = fixedBytes(Number(ID_LEN));
@@ -206,7 +207,8 @@ function positiveInteger(value: number, name: string): number {
 export class BuildNetClient implements Disposable {
   readonly #s: Symbols;
   readonly #handle: Deno.PointerObject;
-  readonly #events: EventFanout;
+  /** The open events() iterators, ended by destroy(). */
+  readonly #iterators = new Set<EventIterator>();
   #destroyed = false;
 
   /**
@@ -221,7 +223,6 @@ export class BuildNetClient implements Disposable {
     if (!handle) throw lastError(s, s.buildnet_last_error_code());
     this.#s = s;
     this.#handle = handle;
-    this.#events = new EventFanout(s, handle);
   }
 
   /** The raw `BuildNetHandle *`, for calling the C ABI directly (same process, same library). */
@@ -352,10 +353,23 @@ export class BuildNetClient implements Disposable {
 
   /**
    * Every event from now on, in order. Several iterators may be open at once; each gets every
-   * event from when it was created. `break` (or `return()`) ends one; `destroy()` ends all.
+   * event from when it was created (each reads a stream of its own). `break` (or `return()`)
+   * ends one; `destroy()` ends all.
    */
   events(): AsyncIterableIterator<BuildNetEvent> {
-    return this.#events.subscribe();
+    const s = this.#s;
+    check(s, s.buildnet_events_open(this.#handle, outString));
+    const stream = Deno.UnsafePointer.create(outString[0]);
+    outString[0] = 0n;
+    if (!stream) {
+      throw new BuildNetError(statusOf("BUILDNET_INTERNAL"), "libbuildnet returned NULL");
+    }
+    const iterator = new EventIterator(
+      new WaitedStream(s, stream),
+      (it) => this.#iterators.delete(it),
+    );
+    this.#iterators.add(iterator);
+    return iterator;
   }
 
   /**
@@ -366,7 +380,7 @@ export class BuildNetClient implements Disposable {
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
-    this.#events.end();
+    for (const iterator of [...this.#iterators]) iterator.end();
     check(this.#s, this.#s.buildnet_destroy(this.#handle));
   }
 
@@ -376,103 +390,47 @@ export class BuildNetClient implements Disposable {
 }
 
 /**
- * One pump over a handle's event stream, fanning each event out to every open subscription.
- * It runs while at least one subscription is open, one nonblocking wait at a time.
- *
- * Each iterator gets every event from its creation on. Events still in the stream when it is
- * created predate it: with no wait in flight they are drained (synchronously) to the older
- * iterators first. An iterator created while a wait is in flight joins after that wait, taking
- * from the wait's batch only the events stamped no earlier than its creation.
+ * An event stream of its own. What it holds is taken without waiting, on the JS thread; when
+ * it is empty, the nonblocking definition waits on Deno's blocking pool until an event comes
+ * or the stream is closed (by close(), or by its daemon closing).
  */
-class EventFanout {
+class WaitedStream implements EventSource {
   readonly #s: Symbols;
-  readonly #handle: Deno.PointerObject;
+  readonly #stream: Deno.PointerObject;
   /** The nonblocking call's own out-parameter: it is written on another thread. */
   readonly #out = new BigUint64Array(new ArrayBuffer(8));
-  readonly #subscribers = new Set<Subscription>();
-  /** Iterators created during the wait in flight, with their creation time (Unix ms). */
-  readonly #joining = new Map<Subscription, number>();
-  #pumping = false;
-  #waiting = false;
-  #ended = false;
+  #closed = false;
 
-  constructor(s: Symbols, handle: Deno.PointerObject) {
+  constructor(s: Symbols, stream: Deno.PointerObject) {
     this.#s = s;
-    this.#handle = handle;
+    this.#stream = stream;
   }
 
-  subscribe(): Subscription {
-    const sub = new Subscription((s) => {
-      this.#subscribers.delete(s);
-      this.#joining.delete(s);
-    });
-    if (this.#ended || !this.#waiting) {
-      // Throws INVALID_STATE once the handle is destroyed.
-      for (const event of this.#drain([])) for (const old of this.#subscribers) old.push(event);
-    }
-    if (this.#ended) {
-      sub.finish();
-      return sub;
-    }
-    if (this.#waiting) this.#joining.set(sub, Date.now());
-    else this.#subscribers.add(sub);
-    if (!this.#pumping) {
-      this.#pumping = true;
-      void this.#pump();
-    }
-    return sub;
-  }
-
-  /** Ends every subscription (the handle is being destroyed). */
-  end(): void {
-    this.#ended = true;
-    for (const sub of [...this.#subscribers, ...this.#joining.keys()]) sub.finish();
-  }
-
-  /** Appends every event waiting in the stream to `batch`, without waiting. */
-  #drain(batch: BuildNetEvent[]): BuildNetEvent[] {
-    while (check(this.#s, this.#s.buildnet_next_event(this.#handle, 0n, outString)) === OK) {
-      batch.push(JSON.parse(takeString(this.#s, outString)));
-    }
-    return batch;
-  }
-
-  async #pump(): Promise<void> {
-    try {
-      while (!this.#ended && this.#subscribers.size + this.#joining.size > 0) {
-        this.#waiting = true;
-        let rc: number;
-        try {
-          rc = await this.#s.buildnet_next_event_nonblocking(
-            this.#handle,
-            EVENT_WAIT_MS,
-            this.#out,
-          );
-        } finally {
-          this.#waiting = false;
-        }
-        const batch = rc === OK ? [JSON.parse(takeString(this.#s, this.#out))] : [];
-        if (this.#ended) break;
-        if (rc < 0) {
-          // The message was recorded on the FFI thread that made the call: only the code is here.
-          throw new BuildNetError(rc, `waiting for the next event failed with status ${rc}`);
-        }
-        for (const event of this.#drain(batch)) {
-          for (const sub of this.#subscribers) sub.push(event);
-          for (const [sub, since] of this.#joining) {
-            if (!("at_ms" in event) || event.at_ms >= since) sub.push(event);
-          }
-        }
-        for (const sub of this.#joining.keys()) this.#subscribers.add(sub);
-        this.#joining.clear();
+  async next(): Promise<BuildNetEvent | null> {
+    const s = this.#s;
+    for (;;) {
+      if (this.#closed) return null;
+      const rc = s.buildnet_events_next(this.#stream, 0n, outString);
+      if (rc === OK) return JSON.parse(takeString(s, outString));
+      // The daemon was closed (destroy(), or a raw buildnet_destroy of client.handle).
+      if (rc === ERR_INVALID_STATE) return null;
+      if (rc !== NO) throw lastError(s, rc);
+      const waited = await s.buildnet_events_next_nonblocking(this.#stream, -1n, this.#out);
+      if (waited === OK) return JSON.parse(takeString(s, this.#out));
+      if (waited === ERR_INVALID_STATE) return null;
+      if (waited !== NO) {
+        // The message was recorded on the FFI thread that made the call: only the code is here.
+        throw new BuildNetError(waited, `waiting for the next event failed with status ${waited}`);
       }
-    } catch (error) {
-      for (const sub of [...this.#subscribers, ...this.#joining.keys()]) {
-        sub.finish(error as Error);
-      }
-    } finally {
-      this.#pumping = false;
     }
+  }
+
+  close(): void {
+    this.#closed = true;
+    // Closed once (EventIterator.end), so it cannot fail: a stream whose daemon was closed
+    // still closes with 0 (only a second close is INVALID_STATE). A wait in flight on the
+    // blocking pool returns at once.
+    this.#s.buildnet_events_close(this.#stream);
   }
 }
 

@@ -1,7 +1,8 @@
 // The cross-runtime scenario (tests/scenario/README.md) through the Deno binding, plus the
-// binding's own promises: events() fan-out, `using`, growing getState buffers, argument checks
-// made before the C call, and the library-not-found message.
-// Run (scripts/test-ffi.sh does this, with BUILDNET_LIB set):
+// binding's own promises: an event stream per events() iterator, `using`, growing getState
+// buffers, argument checks made before the C call, the library-not-found message, the error
+// codes of tests/vectors/error_codes.json, and the copies of bindings/ffi-common.
+// Run (scripts/test-ffi.sh does this, with BUILDNET_LIB set), after ../ffi-common/sync.sh:
 //   deno test --allow-ffi --allow-read --allow-write --allow-env --allow-run scenario_test.ts
 // Assertions are local (no remote imports): the tests run offline.
 import {
@@ -10,6 +11,7 @@ import {
   BuildNetError,
   type BuildNetErrorCode,
   type BuildNetEvent,
+  statusOf,
   version,
   xxhash,
 } from "./mod.ts";
@@ -184,9 +186,8 @@ scenario("events: concurrent iterators each get every event from their creation"
   const a = client.events();
   const b = client.events();
   const first = build(client, t.workspace, false);
-  // The first build's events were published during the wait in flight and stamped in an
-  // earlier millisecond than the next iterator: it must get none of them.
-  for (const end = Date.now() + 2; Date.now() < end;);
+  // The first build's events are still unread in a's and b's streams: the next iterator opens
+  // its own stream after them and must get none of them.
   const late = client.events();
   Deno.removeSync(`${t.workspace}/out`, { recursive: true });
   const second = build(client, t.workspace, true);
@@ -211,6 +212,76 @@ scenario("events: destroy ends every open iterator; events() afterwards fails", 
   assertEquals(await b.next(), { value: undefined, done: true }, "b.next()");
   failure(() => client.events(), "BUILDNET_INVALID_STATE");
 });
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+scenario(
+  "events: destroy wakes a next() waiting on the thread pool; so does return()",
+  async (t) => {
+    const client = t.open(t.workspace);
+    const a = client.events();
+    const b = client.events();
+    const waitingA = a.next();
+    const waitingB = b.next();
+    await sleep(50); // both wait in buildnet_events_next on the blocking pool by now
+    const begun = Date.now();
+    const ended = b.return!();
+    assertEquals(await waitingB, { value: undefined, done: true }, "b's waiting next()");
+    assertEquals(await ended, { value: undefined, done: true }, "b.return()");
+    client.destroy();
+    assertEquals(await waitingA, { value: undefined, done: true }, "a's waiting next()");
+    assertEquals(await a.next(), { value: undefined, done: true }, "a.next() afterwards");
+    // Woken, not timed out (the waits have no time limit).
+    assert(Date.now() - begun < 1000, `ending the waits took ${Date.now() - begun} ms`);
+  },
+);
+
+scenario("events: a next() waiting on the pool gets the event that comes", async (t) => {
+  const client = t.open(t.workspace);
+  const events = client.events();
+  const waiting = events.next();
+  await sleep(50); // waiting on the blocking pool: the stream is empty
+  client.setState("scenario/k", "v");
+  const { value } = await waiting;
+  assert(value?.type === "state_changed" && value.key === "scenario/k", show(value));
+  await events.return!();
+});
+
+scenario("events: calls to next() made at once are answered in order", async (t) => {
+  const client = t.open(t.workspace);
+  const events = client.events();
+  const calls = Array.from({ length: 4 }, () => events.next());
+  client.start(); // daemon_started
+  const id = build(client, t.workspace, false);
+  const firsts = (await Promise.all(calls)).map((r) => r.value as BuildNetEvent);
+  assertEquals(firsts[0].type, "daemon_started", "first event");
+  const seqs = firsts.map((e) => ("seq" in e ? e.seq : -1));
+  assertEquals(seqs, [...seqs].sort((x, y) => x - y), "seq order");
+  assertEquals(new Set(seqs).size, 4, "distinct events");
+  await until(events, finishedBuild(id));
+  await events.return!();
+});
+
+scenario(
+  "events: a raw buildnet_destroy of client.handle ends the iterators cleanly",
+  async (t) => {
+    const client = t.open(t.workspace);
+    const events = client.events();
+    const waiting = events.next();
+    await sleep(30);
+    const raw = Deno.dlopen(Deno.env.get("BUILDNET_LIB")!, {
+      buildnet_destroy: { parameters: ["pointer"], result: "i32" },
+    });
+    try {
+      assertEquals(raw.symbols.buildnet_destroy(client.handle), 0, "raw destroy");
+    } finally {
+      raw.close();
+    }
+    assertEquals(await waiting, { value: undefined, done: true }, "the waiting next()");
+    // The client's own destroy now fails in C: the handle is gone.
+    failure(() => client.destroy(), "BUILDNET_INVALID_STATE");
+  },
+);
 
 scenario("5. state: get, set, big values, TTL, delete", async (t) => {
   const client = t.open(t.workspace);
@@ -392,11 +463,49 @@ scenario("no config path: the buildnet.yaml is found from the current directory"
   }
 });
 
-Deno.test("the Bun and Deno packages share types.ts and subscription.ts byte for byte", () => {
-  for (const file of ["types.ts", "subscription.ts"]) {
-    const bun = Deno.readTextFileSync(`${ROOT}/bindings/bun/${file}`);
-    assertEquals(Deno.readTextFileSync(`${ROOT}/bindings/deno/${file}`) === bun, true, file);
+Deno.test("the package's copies of bindings/ffi-common/*.ts are up to date (sync.sh)", () => {
+  const common = `${ROOT}/bindings/ffi-common`;
+  const shared = [...Deno.readDirSync(common)].map((e) => e.name).filter((f) => f.endsWith(".ts"));
+  assert(shared.includes("types.ts") && shared.includes("events.ts"), show(shared));
+  const here = new URL(".", import.meta.url).pathname;
+  for (const file of shared) {
+    let copy: string;
+    try {
+      copy = Deno.readTextFileSync(`${here}${file}`);
+    } catch {
+      return fail(`no copy of ffi-common/${file} here: run bindings/ffi-common/sync.sh`);
+    }
+    // Not the same: the copy was edited (edit ffi-common instead), or sync.sh was not run.
+    assert(copy === Deno.readTextFileSync(`${common}/${file}`), `${file} differs from ffi-common`);
   }
+});
+
+Deno.test("the error codes are those of tests/vectors/error_codes.json, plus BUFFER_TOO_SMALL", () => {
+  const { codes } = JSON.parse(
+    Deno.readTextFileSync(`${ROOT}/tests/vectors/error_codes.json`),
+  ) as { codes: { name: string; code: string; number: number }[] };
+  assert(codes.length > 0, "no codes in the vector");
+  const expected = new Map(codes.map((c) => [c.code, -c.number]));
+  assertEquals(expected.size, codes.length, "distinct codes in the vector");
+  expected.set("BUILDNET_BUFFER_TOO_SMALL", -13); // the C ABI's own
+  // The table, both ways: each code's status, and each status's code.
+  for (const [code, status] of expected) {
+    assertEquals(statusOf(code as BuildNetErrorCode), status, `statusOf(${code})`);
+    assertEquals(new BuildNetError(status, "m").code, code, `the code of status ${status}`);
+  }
+  // Nothing more: every status the binding knows (an unknown one falls back to INTERNAL)...
+  const known = new Map<string, number>();
+  for (let status = 0; status >= -1000; status--) {
+    const { code } = new BuildNetError(status, "m");
+    if (statusOf(code) === status) known.set(code, status);
+  }
+  const sorted = (m: Map<string, number>) => [...m].sort(([x], [y]) => x < y ? -1 : 1);
+  assertEquals(sorted(known), sorted(expected), "every status the binding knows");
+  // ...and every member of the BuildNetErrorCode type.
+  const types = Deno.readTextFileSync(`${ROOT}/bindings/ffi-common/types.ts`);
+  const union = /export type BuildNetErrorCode =([^;]*);/.exec(types)?.[1] ?? "";
+  const members = [...union.matchAll(/"(BUILDNET_\w+)"/g)].map((m) => m[1]);
+  assertEquals(members.sort(), [...expected.keys()].sort(), "the BuildNetErrorCode type");
 });
 
 Deno.test("a missing library fails with a message naming the path and the fix", () => {

@@ -16,11 +16,10 @@ use std::ffi::{c_char, CString};
 use std::path::Path;
 use std::time::Duration;
 
-use buildnet_core::orchestrator::BuildOptions;
-use buildnet_core::{Daemon, Error};
+use buildnet_core::{BuildOptions, Daemon, Error};
 
 pub use errors::*;
-pub use handles::BuildNetHandle;
+pub use handles::{BuildNetEvents, BuildNetHandle};
 
 /// Creates a daemon over the workspace of the configuration file `config_path` (NUL-terminated
 /// UTF-8), or, when `config_path` is NULL, of the `buildnet.yaml` found from the current
@@ -356,6 +355,64 @@ pub unsafe extern "C" fn buildnet_next_event(
     })
 }
 
+/// Opens an event stream of its own for one consumer: every event published from now on, in
+/// order, independently of the handle's stream (buildnet_next_event) and of other streams.
+/// Stores it in `*out_events`; close it with buildnet_events_close(). Destroying the handle
+/// ends the stream (buildnet_events_next then fails with BUILDNET_ERR_INVALID_STATE), but it
+/// must still be closed.
+#[no_mangle]
+pub unsafe extern "C" fn buildnet_events_open(
+    handle: *mut BuildNetHandle,
+    out_events: *mut *mut BuildNetEvents,
+) -> i32 {
+    guard(|| {
+        if out_events.is_null() {
+            return Err(invalid("out_events is NULL"));
+        }
+        let events = handles::open_stream(handle)?;
+        // SAFETY: checked non-NULL above; writable per the contract.
+        unsafe { *out_events = events };
+        Ok(BUILDNET_OK)
+    })
+}
+
+/// The next event of stream `events`, as buildnet_next_event() gives the handle's: JSON in
+/// `*out_json` (free it with buildnet_string_free()), waiting at most `timeout_ms` (0: does not
+/// wait; negative: until an event comes or the stream or its daemon is closed). Returns 0 with
+/// an event, 1 if none came in time, BUILDNET_ERR_INVALID_STATE once the stream or its daemon
+/// is closed. Blocks the calling thread (Deno: mark it nonblocking).
+#[no_mangle]
+pub unsafe extern "C" fn buildnet_events_next(
+    events: *mut BuildNetEvents,
+    timeout_ms: i64,
+    out_json: *mut *mut c_char,
+) -> i32 {
+    guard(|| {
+        if out_json.is_null() {
+            return Err(invalid("out_json is NULL"));
+        }
+        match handles::stream(events)?.next(timeout_of(timeout_ms))? {
+            Some(item) => {
+                // SAFETY: checked non-NULL above; writable per the contract.
+                unsafe { give_str(item.to_json(), out_json, "out_json") }?;
+                Ok(BUILDNET_OK)
+            }
+            None => Ok(BUILDNET_NO),
+        }
+    })
+}
+
+/// Closes stream `events`: a buildnet_events_next() waiting on another thread returns
+/// BUILDNET_ERR_INVALID_STATE at once. Closing twice, or a stream never opened, is
+/// BUILDNET_ERR_INVALID_STATE.
+#[no_mangle]
+pub unsafe extern "C" fn buildnet_events_close(events: *mut BuildNetEvents) -> i32 {
+    guard(|| {
+        handles::close_stream(events)?;
+        Ok(BUILDNET_OK)
+    })
+}
+
 /// Frees a string this library returned through a `char **` out-parameter. NULL does nothing.
 /// Each string is freed once.
 #[no_mangle]
@@ -414,7 +471,7 @@ pub unsafe extern "C" fn buildnet_xxhash(data: *const u8, len: usize) -> u64 {
     guard_value(0, || {
         // SAFETY: the caller's contract (header).
         let bytes = unsafe { bytes_arg(data, len) }?;
-        Ok(buildnet_core::hash::xxh3_64(bytes))
+        Ok(buildnet_core::xxh3_64(bytes))
     })
 }
 
@@ -428,7 +485,7 @@ pub unsafe extern "C" fn buildnet_blake3(data: *const u8, len: usize, out32: *mu
         if out32.is_null() {
             return Err(invalid("out32 is NULL"));
         }
-        let hash = buildnet_core::hash::blake3(bytes);
+        let hash = buildnet_core::blake3(bytes);
         // SAFETY: `out32` holds 32 writable bytes per the contract.
         unsafe { std::ptr::copy_nonoverlapping(hash.as_bytes().as_ptr(), out32, 32) };
         Ok(BUILDNET_OK)

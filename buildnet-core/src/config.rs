@@ -14,7 +14,19 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::state::Durability;
+
+/// What an acknowledged write survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// `synchronous = NORMAL`: survives any crash of the process (SIGKILL included); a power
+    /// loss can drop the last transactions, never corrupt the file.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every commit is fsynced; survives power loss. Concurrent writers
+    /// share fsyncs through group commit.
+    Full,
+}
 
 /// The file names looked for, in order, when no path is given.
 pub const CONFIG_FILE_NAMES: [&str; 2] = ["buildnet.yaml", "buildnet.yml"];

@@ -39,6 +39,27 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in number order.
+    pub const ALL: [ErrorCode; 12] = [
+        ErrorCode::InvalidArgument,
+        ErrorCode::NotFound,
+        ErrorCode::Config,
+        ErrorCode::Cycle,
+        ErrorCode::Busy,
+        ErrorCode::Io,
+        ErrorCode::Cancelled,
+        ErrorCode::Timeout,
+        ErrorCode::Unauthorized,
+        ErrorCode::Database,
+        ErrorCode::InvalidState,
+        ErrorCode::Internal,
+    ];
+
+    /// The stable number (the C ABI returns its negation).
+    pub fn number(self) -> i32 {
+        self as i32
+    }
+
     /// The stable string form used by the Node binding and JSON errors, e.g. `BUILDNET_NOT_FOUND`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -59,7 +80,8 @@ impl ErrorCode {
 }
 
 /// An engine error: a code and a message that names the input at fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct Error {
     code: ErrorCode,
     message: String,
@@ -114,14 +136,6 @@ impl Error {
         Self::new(code, format!("{context}: {err}"))
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {

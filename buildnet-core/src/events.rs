@@ -11,8 +11,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::metrics::Metrics;
-use crate::state::now_ms;
+use crate::state::{now_ms, BuildStatus, TargetStatus};
 
 /// Events a slow subscriber may fall behind by before it starts missing some.
 pub(crate) const CAPACITY: usize = 4096;
@@ -71,7 +70,7 @@ pub enum Event {
     /// A build ended: `succeeded`, `failed` or `cancelled`.
     BuildFinished {
         build_id: String,
-        status: String,
+        status: BuildStatus,
         duration_ms: u64,
     },
     TargetStarted {
@@ -82,7 +81,7 @@ pub enum Event {
     TargetFinished {
         build_id: String,
         target: String,
-        status: String,
+        status: TargetStatus,
         cached: bool,
         duration_ms: u64,
         exit_code: Option<i32>,
@@ -168,12 +167,18 @@ pub struct EventEnvelope {
     pub event: Event,
 }
 
+/// Told of every event as it is published, on the publisher's thread, before any subscriber
+/// (so it never lags and misses one, as a subscriber can). Must be quick and never block.
+pub trait Observer: Send + Sync {
+    fn observe(&self, event: &Event);
+}
+
 /// Cheap to clone; every clone publishes to the same subscribers.
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<EventEnvelope>>,
     seq: Arc<AtomicU64>,
-    metrics: Arc<Metrics>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl Default for EventBus {
@@ -183,18 +188,29 @@ impl Default for EventBus {
 }
 
 impl EventBus {
+    /// A bus with no observer.
     pub fn new() -> EventBus {
         let (sender, _) = broadcast::channel(CAPACITY);
         EventBus {
             sender,
             seq: Arc::new(AtomicU64::new(0)),
-            metrics: Arc::new(Metrics::default()),
+            observer: None,
         }
     }
 
-    /// Publishes `event` to every current subscriber.
+    /// A bus that tells `observer` of every event published.
+    pub fn observed_by(observer: Arc<dyn Observer>) -> EventBus {
+        EventBus {
+            observer: Some(observer),
+            ..EventBus::new()
+        }
+    }
+
+    /// Publishes `event` to the observer and every current subscriber.
     pub fn publish(&self, event: Event) {
-        self.metrics.observe(&event);
+        if let Some(observer) = &self.observer {
+            observer.observe(&event);
+        }
         if self.sender.receiver_count() == 0 {
             return;
         }
@@ -204,11 +220,6 @@ impl EventBus {
             event,
         };
         let _ = self.sender.send(Arc::new(envelope));
-    }
-
-    /// The counters derived from every event published.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
     }
 
     /// Whether anyone listens (so costly events can be skipped when no one does).

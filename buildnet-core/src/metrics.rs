@@ -9,12 +9,23 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::events::Event;
+use crate::events::{Event, Observer};
+use crate::state::{BuildStatus, TargetStatus};
 
 /// Upper bounds (seconds) of the target duration histogram's buckets.
 const DURATION_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
-const BUILD_STATUSES: [&str; 3] = ["succeeded", "failed", "cancelled"];
-const TARGET_STATUSES: [&str; 4] = ["succeeded", "failed", "skipped", "cancelled"];
+/// The final statuses counted, each a label value of its counter.
+const BUILD_STATUSES: [BuildStatus; 3] = [
+    BuildStatus::Succeeded,
+    BuildStatus::Failed,
+    BuildStatus::Cancelled,
+];
+const TARGET_STATUSES: [TargetStatus; 4] = [
+    TargetStatus::Succeeded,
+    TargetStatus::Failed,
+    TargetStatus::Skipped,
+    TargetStatus::Cancelled,
+];
 const HTTP_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 #[derive(Default)]
@@ -54,9 +65,9 @@ pub struct Gauges {
     pub kv_keys: u64,
 }
 
-impl Metrics {
+impl Observer for Metrics {
     /// Counts what `event` says happened.
-    pub fn observe(&self, event: &Event) {
+    fn observe(&self, event: &Event) {
         match event {
             Event::BuildFinished { status, .. } => {
                 if let Some(i) = BUILD_STATUSES.iter().position(|s| s == status) {
@@ -72,7 +83,7 @@ impl Metrics {
                 if let Some(i) = TARGET_STATUSES.iter().position(|s| s == status) {
                     self.targets[i].fetch_add(1, Relaxed);
                 }
-                if status == "succeeded" || status == "failed" {
+                if status.is_result() {
                     if *cached {
                         self.cache_hits.fetch_add(1, Relaxed);
                     } else {
@@ -97,6 +108,9 @@ impl Metrics {
         }
     }
 
+}
+
+impl Metrics {
     /// Counts one HTTP response with `status`.
     pub fn http_response(&self, status: u16) {
         let class = (status / 100).clamp(1, 5) as usize - 1;
@@ -262,11 +276,11 @@ impl Metrics {
 mod tests {
     use super::*;
 
-    fn finished(status: &str, cached: bool, ms: u64) -> Event {
+    fn finished(status: TargetStatus, cached: bool, ms: u64) -> Event {
         Event::TargetFinished {
             build_id: "b".into(),
             target: "t".into(),
-            status: status.into(),
+            status,
             cached,
             duration_ms: ms,
             exit_code: None,
@@ -277,10 +291,10 @@ mod tests {
     #[test]
     fn counts_and_renders() {
         let m = Metrics::default();
-        m.observe(&finished("succeeded", true, 0));
-        m.observe(&finished("succeeded", false, 70));
-        m.observe(&finished("failed", false, 3_000));
-        m.observe(&finished("skipped", false, 0));
+        m.observe(&finished(TargetStatus::Succeeded, true, 0));
+        m.observe(&finished(TargetStatus::Succeeded, false, 70));
+        m.observe(&finished(TargetStatus::Failed, false, 3_000));
+        m.observe(&finished(TargetStatus::Skipped, false, 0));
         m.observe(&Event::CacheHit {
             build_id: "b".into(),
             target: "t".into(),

@@ -155,7 +155,7 @@ fn builds_through_the_facade_wait_cancel_and_record() {
     let record = daemon
         .wait_build(&id, Some(Duration::from_secs(30)))
         .unwrap();
-    assert_eq!(record.status, "succeeded");
+    assert_eq!(record.status, buildnet_core::BuildStatus::Succeeded);
     assert_eq!(record.targets.len(), 1);
     assert!(!record.targets[0].cached);
     assert!(record.targets[0]
@@ -178,8 +178,8 @@ fn builds_through_the_facade_wait_cancel_and_record() {
     let record = daemon
         .wait_build(&slow, Some(Duration::from_secs(30)))
         .unwrap();
-    assert_eq!(record.status, "cancelled");
-    assert_eq!(record.targets[0].status, "cancelled");
+    assert_eq!(record.status, buildnet_core::BuildStatus::Cancelled);
+    assert_eq!(record.targets[0].status, buildnet_core::TargetStatus::Cancelled);
     assert!(!daemon.cancel_build(&slow).unwrap(), "already finished");
     assert_eq!(
         daemon.build("nope").unwrap_err().code(),

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use buildnet_core::events::Event;
-use buildnet_core::orchestrator::BuildOptions;
-use buildnet_core::state::BuildRecord;
-use buildnet_core::{Daemon, Error, ErrorCode, Result};
+use buildnet_core::{
+    BuildOptions, BuildRecord, BuildStatus, Daemon, DaemonFile, Error, ErrorCode, Event,
+    EventEnvelope, Followed, Result, TargetRun, TargetStatus,
+};
 
 use crate::OutputLogs;
 
@@ -34,8 +34,7 @@ pub fn build(
 ) -> Result<ExitCode> {
     let config = crate::commands::load_config(config)?;
     if !dry_run && !no_daemon {
-        if let Some(running) = buildnet_core::daemon_file::DaemonFile::read_live(&config.state_dir)
-        {
+        if let Some(running) = DaemonFile::read_live(&config.state_dir) {
             // Only a daemon that cannot be reached is built around: once it took the build, a
             // second one here would write the same outputs.
             match hand_off(&config, &running.address, targets, &options) {
@@ -57,54 +56,34 @@ pub fn build(
         return print_dry_run(&daemon, targets, &options, json);
     }
     let started = Instant::now();
-    let mut events = daemon.subscribe();
+    let pending = daemon.prepare_follow();
     let id = daemon
         .request_build(targets, options)
         .map_err(usage_error)?;
+    let mut follow = pending.follow(id.clone());
     cancel_on_signal(&daemon, &id)?;
     let mut out = std::io::stdout().lock();
     let mut progress = Progress::new(!json && std::io::IsTerminal::is_terminal(&std::io::stdout()));
     // With replay off, log events only come from commands that ran.
     progress.stream_logs = matches!(logs, OutputLogs::Full | OutputLogs::NewOnly);
+    // Wake up now and then on a terminal to move the elapsed times along.
+    let tick = progress.tty.then_some(TICK);
     loop {
-        let next = if progress.tty {
-            // Wake up now and then to move the elapsed times along.
-            buildnet_core::runtime::block_on(async {
-                tokio::time::timeout(TICK, events.recv()).await
-            })?
-        } else {
-            Ok(events.blocking_recv())
-        };
-        let envelope = match next {
-            Err(_elapsed) => {
+        let envelope = match follow.next_within(tick)? {
+            Followed::Event(envelope) => envelope,
+            Followed::Idle => {
                 progress.redraw(&mut out, None);
                 continue;
             }
-            Ok(Ok(e)) => e,
-            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
-            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => break,
+            Followed::Lagged { .. } => continue,
+            Followed::End => break,
         };
-        let ours = match &envelope.event {
-            Event::BuildStarted { build_id, .. }
-            | Event::BuildFinished { build_id, .. }
-            | Event::TargetStarted { build_id, .. }
-            | Event::TargetFinished { build_id, .. }
-            | Event::CacheHit { build_id, .. }
-            | Event::TargetLog { build_id, .. } => *build_id == id,
-            _ => false,
-        };
-        if !ours {
-            continue;
-        }
         if json {
             let line =
                 serde_json::to_string(&*envelope).map_err(|e| Error::internal(e.to_string()))?;
             let _ = writeln!(out, "{line}");
         } else {
             progress.show(&mut out, &envelope.event);
-        }
-        if matches!(envelope.event, Event::BuildFinished { .. }) {
-            break;
         }
     }
     // Events may have been missed (a lagging subscriber): nothing is running any more.
@@ -126,7 +105,7 @@ pub fn build(
     }
     drop(out);
     daemon.close()?;
-    Ok(if record.status == "succeeded" {
+    Ok(if record.status == BuildStatus::Succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -214,7 +193,7 @@ fn remote_build(
                         let _ = writeln!(out, "{data}");
                     }
                     if let Ok(env) =
-                        serde_json::from_str::<buildnet_core::events::EventEnvelope>(&data)
+                        serde_json::from_str::<EventEnvelope>(&data)
                     {
                         if !json {
                             progress.show(&mut out, &env.event);
@@ -242,7 +221,7 @@ fn remote_build(
         let _ = writeln!(out, "{line}");
     } else {
         if logs == OutputLogs::ErrorsOnly {
-            for run in record.targets.iter().filter(|t| t.status == "failed") {
+            for run in record.targets.iter().filter(|t| t.status == TargetStatus::Failed) {
                 let path = format!("/api/v1/logs?build={id}&target={}", run.target);
                 if let Ok(answer) = crate::client::request(
                     address,
@@ -262,7 +241,7 @@ fn remote_build(
             summary(&record, started.elapsed().as_millis() as u64)
         );
     }
-    Ok(if record.status == "succeeded" {
+    Ok(if record.status == BuildStatus::Succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -299,7 +278,7 @@ fn cancel_on_signal(daemon: &Daemon, id: &str) -> Result<()> {
 /// Runs `then` (on a blocking thread) at the first SIGINT or SIGTERM.
 fn on_interrupt(then: impl FnOnce() + Send + 'static) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let rt = buildnet_core::runtime::get()?;
+    let rt = buildnet_core::tokio_runtime()?;
     let _guard = rt.enter();
     let mut int =
         signal(SignalKind::interrupt()).map_err(|e| Error::io("installing a signal handler", e))?;
@@ -366,11 +345,11 @@ impl Progress {
                 ..
             } => {
                 self.running.retain(|(t, _)| t != target);
-                let mark = match (status.as_str(), cached) {
-                    ("succeeded", true) => "✓ cached ",
-                    ("succeeded", false) => "✓ built  ",
-                    ("failed", _) => "✗ failed ",
-                    ("skipped", _) => "- skipped",
+                let mark = match (status, cached) {
+                    (TargetStatus::Succeeded, true) => "✓ cached ",
+                    (TargetStatus::Succeeded, false) => "✓ built  ",
+                    (TargetStatus::Failed, _) => "✗ failed ",
+                    (TargetStatus::Skipped, _) => "- skipped",
                     _ => "- stopped",
                 };
                 let why = error
@@ -417,12 +396,12 @@ fn seconds(ms: u64) -> String {
 
 /// `8 targets: 6 cached, 2 built, 0 failed in 1.23s`
 pub fn summary(record: &BuildRecord, elapsed_ms: u64) -> String {
-    let count = |f: &dyn Fn(&buildnet_core::state::TargetRun) -> bool| {
+    let count = |f: &dyn Fn(&TargetRun) -> bool| {
         record.targets.iter().filter(|t| f(t)).count()
     };
-    let cached = count(&|t| t.status == "succeeded" && t.cached);
-    let built = count(&|t| t.status == "succeeded" && !t.cached);
-    let failed = count(&|t| t.status == "failed");
+    let cached = count(&|t| t.status == TargetStatus::Succeeded && t.cached);
+    let built = count(&|t| t.status == TargetStatus::Succeeded && !t.cached);
+    let failed = count(&|t| t.status == TargetStatus::Failed);
     let other = record.targets.len() - cached - built - failed;
     let mut line = format!(
         "{} targets: {cached} cached, {built} built, {failed} failed",
@@ -431,7 +410,7 @@ pub fn summary(record: &BuildRecord, elapsed_ms: u64) -> String {
     if other > 0 {
         line.push_str(&format!(", {other} not run"));
     }
-    if record.status == "cancelled" {
+    if record.status == BuildStatus::Cancelled {
         line.push_str(" (cancelled)");
     }
     line.push_str(&format!(" in {:.2}s", elapsed_ms as f64 / 1000.0));
@@ -440,8 +419,8 @@ pub fn summary(record: &BuildRecord, elapsed_ms: u64) -> String {
 
 fn print_failed_logs(out: &mut impl Write, daemon: &Daemon, record: &BuildRecord) {
     let state_dir = daemon.config().state_dir.clone();
-    for run in record.targets.iter().filter(|t| t.status == "failed") {
-        let log = buildnet_core::orchestrator::log_path(&state_dir, &record.id, &run.target);
+    for run in record.targets.iter().filter(|t| t.status == TargetStatus::Failed) {
+        let log = buildnet_core::log_path(&state_dir, &record.id, &run.target);
         if let Ok(text) = std::fs::read_to_string(log) {
             print_log_tail(out, &run.target, &text);
         }

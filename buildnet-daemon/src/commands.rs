@@ -4,9 +4,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use buildnet_core::daemon_file::DaemonFile;
-use buildnet_core::hash;
-use buildnet_core::{Config, Daemon, Error, ErrorCode, Result};
+use buildnet_core::{Config, Daemon, DaemonFile, Error, ErrorCode, Result, ServerOverrides};
 
 /// 2 for usage and configuration errors, 1 for everything else that failed.
 pub fn exit_code(err: &Error) -> ExitCode {
@@ -44,18 +42,18 @@ pub fn serve(
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut config = load_config(config)?;
-    config.override_server(buildnet_core::config::ServerOverrides { host, port });
+    config.override_server(ServerOverrides { host, port });
     config.watch |= watch;
     let daemon = Daemon::open(config)?;
     // Handlers go in before the daemon announces itself, so no signal finds the default action.
-    let signals = buildnet_core::runtime::block_on(async { Signals::install() })??;
+    let signals = buildnet_core::block_on(async { Signals::install() })??;
     let address = daemon.start()?;
     println!(
         "buildnet {} listening on http://{address}",
         buildnet_core::VERSION
     );
     let _ = std::io::stdout().flush();
-    let waited = buildnet_core::runtime::block_on(wait_for_stop(daemon.clone(), signals));
+    let waited = buildnet_core::block_on(wait_for_stop(daemon.clone(), signals));
     let stopped = daemon.close();
     waited?;
     stopped?;
@@ -179,9 +177,9 @@ pub fn hash(files: &[PathBuf], xxh3: bool) -> Result<ExitCode> {
         let digest = if file.as_os_str() == "-" {
             hash_stdin(xxh3)
         } else if xxh3 {
-            hash::xxh3_file(file).map(|h| format!("{h:016x}"))
+            buildnet_core::xxh3_file(file).map(|h| format!("{h:016x}"))
         } else {
-            hash::blake3_file(file).map(|h| h.to_hex().to_string())
+            buildnet_core::blake3_file(file).map(|h| h.to_hex().to_string())
         };
         match digest {
             Ok(hex) => {
@@ -234,9 +232,9 @@ fn hash_stdin(xxh3: bool) -> Result<String> {
         .read_to_end(&mut data)
         .map_err(|e| Error::io("reading standard input", e))?;
     Ok(if xxh3 {
-        format!("{:016x}", hash::xxh3_64(&data))
+        format!("{:016x}", buildnet_core::xxh3_64(&data))
     } else {
-        hash::blake3(&data).to_hex().to_string()
+        buildnet_core::blake3(&data).to_hex().to_string()
     })
 }
 

@@ -207,7 +207,7 @@ fn main() -> ExitCode {
         Command::Build(args) => build::build(
             config,
             &args.targets,
-            buildnet_core::orchestrator::BuildOptions {
+            buildnet_core::BuildOptions {
                 force: args.force,
                 concurrency: args.concurrency.map(|n| n as usize),
                 fail_fast: args.fail_fast,

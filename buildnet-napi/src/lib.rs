@@ -12,9 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use buildnet_core::event_stream::EventStream;
-use buildnet_core::orchestrator::BuildOptions;
-use buildnet_core::{Daemon, Error as CoreError};
+use buildnet_core::{BuildOptions, Daemon, Error as CoreError, EventStream};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{JsValue, Task};
@@ -363,13 +361,13 @@ impl Drop for BuildNetClient {
 /// XXH3-64 (seed 0) of `data` as 16 hex digits.
 #[napi]
 pub fn xxhash(data: &[u8]) -> String {
-    format!("{:016x}", buildnet_core::hash::xxh3_64(data))
+    format!("{:016x}", buildnet_core::xxh3_64(data))
 }
 
 /// BLAKE3 of `data` as 64 hex digits.
 #[napi]
 pub fn blake3_hash(data: &[u8]) -> String {
-    buildnet_core::hash::blake3(data).to_hex().to_string()
+    buildnet_core::blake3(data).to_hex().to_string()
 }
 
 /// The version of the engine.

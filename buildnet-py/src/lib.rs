@@ -9,9 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use buildnet_core::event_stream::EventStream;
-use buildnet_core::orchestrator::BuildOptions;
-use buildnet_core::{Daemon, Error as CoreError, ErrorCode};
+use buildnet_core::{BuildOptions, Daemon, Error as CoreError, ErrorCode, EventStream};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
@@ -302,16 +300,16 @@ impl Events {
 /// XXH3-64 (seed 0) of `data`.
 #[pyfunction]
 fn xxhash(data: &[u8]) -> u64 {
-    buildnet_core::hash::xxh3_64(data)
+    buildnet_core::xxh3_64(data)
 }
 
 /// BLAKE3 of `data` as 64 hex digits; large inputs are hashed with the GIL released.
 #[pyfunction]
 fn blake3_hash(py: Python<'_>, data: &[u8]) -> String {
     if data.len() >= 64 * 1024 {
-        py.detach(|| buildnet_core::hash::blake3(data).to_hex().to_string())
+        py.detach(|| buildnet_core::blake3(data).to_hex().to_string())
     } else {
-        buildnet_core::hash::blake3(data).to_hex().to_string()
+        buildnet_core::blake3(data).to_hex().to_string()
     }
 }
 

@@ -2,11 +2,40 @@
 # Builds the C ABI (debug), installs it into a temporary prefix with its pkg-config file, and
 # runs the C tests against the committed header: the scenario linked with the shared library,
 # with the static library, and under AddressSanitizer; the header included twice, as C and C++.
+# First (no build needed) checks the header's BUILDNET_ERR_* codes against
+# tests/vectors/error_codes.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+echo "== header: the BUILDNET_ERR_* codes are tests/vectors/error_codes.json's, plus BUFFER_TOO_SMALL"
+python3 - include/buildnet.h tests/vectors/error_codes.json <<'EOF'
+import json, re, sys
+
+header, vector = sys.argv[1:]
+defined = {}
+for name, value in re.findall(r"^#define (BUILDNET_ERR_\w+) \((-?\d+)\)$", open(header).read(), re.M):
+    if name in defined:
+        sys.exit(f"{header}: {name} is defined twice")
+    defined[name] = int(value)
+codes = json.load(open(vector))["codes"]
+expected = {}
+for c in codes:
+    if not c["code"].startswith("BUILDNET_"):
+        sys.exit(f"{vector}: code {c['code']} does not start with BUILDNET_")
+    expected["BUILDNET_ERR_" + c["code"][len("BUILDNET_"):]] = -c["number"]
+if len(expected) != len(codes) or not codes:
+    sys.exit(f"{vector}: {len(codes)} codes, {len(expected)} distinct")
+expected["BUILDNET_ERR_BUFFER_TOO_SMALL"] = -13  # the C ABI's own
+if defined != expected:
+    for name in sorted(set(defined) | set(expected)):
+        if defined.get(name) != expected.get(name):
+            print(f"{name}: header {defined.get(name)}, expected {expected.get(name)}", file=sys.stderr)
+    sys.exit(f"{header} and {vector} disagree")
+print(f"ok {len(defined)} codes")
+EOF
 
 scripts/package-c.sh --debug "$work/prefix" >/dev/null
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"

@@ -1,7 +1,9 @@
 /*
  * The cross-runtime scenario (tests/scenario/README.md) in C, plus the C ABI's own rules:
  * NULL and invalid UTF-8 arguments, too-small buffers, stale handles, a waiting
- * buildnet_next_event() woken by destroy, and a handle used in a fork()ed child.
+ * buildnet_next_event() woken by destroy, event streams of their own (buildnet_events_*: each
+ * sees every event, close wakes a waiter, destroy ends them), and a handle used in a fork()ed
+ * child.
  *
  * usage: scenario WORKSPACE CYCLE_WORKSPACE VECTORS_TSV
  * Prints one line per check; exits 1 at the first failed check.
@@ -142,6 +144,32 @@ static void *wait_event(void *arg) {
     return NULL;
 }
 
+struct stream_waiter {
+    BuildNetEvents *events;
+    int rc;
+};
+
+static void *wait_stream_event(void *arg) {
+    struct stream_waiter *w = arg;
+    char *json = NULL;
+    w->rc = buildnet_events_next(w->events, -1, &json);
+    buildnet_string_free(json);
+    return NULL;
+}
+
+/* The next event of `events` about state key `key` (skipping any other), waiting up to 5 s
+ * for each; the caller frees it. */
+static char *next_state_event(BuildNetEvents *events, const char *key) {
+    char want[256];
+    snprintf(want, sizeof want, "\"key\":\"%s\"", key);
+    for (;;) {
+        char *ev = NULL;
+        CHECK_RC(buildnet_events_next(events, 5000, &ev), BUILDNET_OK);
+        if (strstr(ev, "\"type\":\"state_changed\"") && strstr(ev, want)) return ev;
+        buildnet_string_free(ev);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s WORKSPACE CYCLE_WORKSPACE VECTORS_TSV\n", argv[0]);
@@ -195,6 +223,56 @@ int main(int argc, char **argv) {
     char *none = (char *)"untouched";
     CHECK_RC(buildnet_next_event(h, 50, &none), BUILDNET_NO);
     printf("ok events: %d\n", events);
+
+    /* event streams of their own: each sees every event from its opening, apart from the
+     * handle's stream and from each other */
+    BuildNetEvents *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    CHECK_RC(buildnet_events_open(h, &s1), BUILDNET_OK);
+    CHECK_RC(buildnet_events_open(h, &s2), BUILDNET_OK);
+    CHECK(s1 != NULL && s2 != NULL && s1 != s2, "streams %p and %p", (void *)s1, (void *)s2);
+    CHECK_RC(buildnet_events_next(s1, 0, &none), BUILDNET_NO); /* nothing from before */
+    CHECK_RC(buildnet_events_next(s2, 50, &none), BUILDNET_NO);
+    CHECK_RC(buildnet_set_state(h, "scenario/streams", "seen", 0), BUILDNET_OK);
+    char *ev1 = next_state_event(s1, "scenario/streams");
+    char *ev2 = next_state_event(s2, "scenario/streams");
+    CHECK(strcmp(ev1, ev2) == 0, "two streams saw %s and %s", ev1, ev2);
+    CHECK(strstr(ev1, "\"seq\":") && strstr(ev1, "\"at_ms\":"), "event %s", ev1);
+    buildnet_string_free(ev1);
+    buildnet_string_free(ev2);
+    /* the handle's own stream saw it too, unaffected by the others' reading */
+    for (int found = 0; !found;) {
+        ev1 = NULL;
+        CHECK_RC(buildnet_next_event(h, 5000, &ev1), BUILDNET_OK);
+        found = strstr(ev1, "\"key\":\"scenario/streams\"") != NULL;
+        buildnet_string_free(ev1);
+    }
+    CHECK(strcmp(none, "untouched") == 0, "a NO wrote to out_json");
+    /* NULL arguments */
+    CHECK_RC(buildnet_events_open(h, NULL), BUILDNET_ERR_INVALID_ARGUMENT);
+    CHECK_RC(buildnet_events_open(NULL, &s3), BUILDNET_ERR_INVALID_ARGUMENT);
+    CHECK_RC(buildnet_events_next(s1, 0, NULL), BUILDNET_ERR_INVALID_ARGUMENT);
+    CHECK_RC(buildnet_events_next(NULL, 0, &none), BUILDNET_ERR_INVALID_ARGUMENT);
+    CHECK_RC(buildnet_events_close(NULL), BUILDNET_ERR_INVALID_ARGUMENT);
+    CHECK_RC(buildnet_events_next((BuildNetEvents *)(uintptr_t)0xdead, 0, &none), BUILDNET_ERR_INVALID_STATE);
+    /* closing wakes a waiter on another thread; a closed stream is INVALID_STATE, closing it
+     * again too */
+    CHECK_RC(buildnet_events_open(h, &s3), BUILDNET_OK);
+    struct stream_waiter sw = {s3, 99};
+    pthread_t st;
+    CHECK(pthread_create(&st, NULL, wait_stream_event, &sw) == 0, "pthread_create");
+    sleep_ms(200);
+    CHECK_RC(buildnet_events_close(s3), BUILDNET_OK);
+    pthread_join(st, NULL);
+    CHECK(sw.rc == BUILDNET_ERR_INVALID_STATE, "the waiting events_next returned %d", sw.rc);
+    CHECK_RC(buildnet_events_next(s3, 0, &none), BUILDNET_ERR_INVALID_STATE);
+    CHECK_RC(buildnet_events_close(s3), BUILDNET_ERR_INVALID_STATE);
+    CHECK_RC(buildnet_events_close(s2), BUILDNET_OK);
+    CHECK_RC(buildnet_events_close(s2), BUILDNET_ERR_INVALID_STATE);
+    CHECK_RC(buildnet_events_next(s2, 0, &none), BUILDNET_ERR_INVALID_STATE);
+    CHECK(strcmp(none, "untouched") == 0, "a failed events_next wrote to out_json");
+    /* s1 stays open until the handle is destroyed (9.) */
+    for (char *ev = NULL; buildnet_events_next(s1, 0, &ev) == BUILDNET_OK; ev = NULL) buildnet_string_free(ev);
+    printf("ok event streams\n");
 
     /* 5. state */
     char value[64];
@@ -291,15 +369,26 @@ int main(int argc, char **argv) {
     CHECK_RC(buildnet_get_state(h, "scenario/fork", value, sizeof value), BUILDNET_OK);
     printf("ok fork\n");
 
-    /* 9. destroy wakes a waiting next_event, then the handle is dead */
+    /* 9. destroy wakes a waiting next_event and a waiting events_next, then the handle is
+     * dead; its open stream is ended but still closes once */
     for (char *ev = NULL; buildnet_next_event(h, 0, &ev) == BUILDNET_OK; ev = NULL) buildnet_string_free(ev);
+    for (char *ev = NULL; buildnet_events_next(s1, 0, &ev) == BUILDNET_OK; ev = NULL) buildnet_string_free(ev);
     struct waiter w = {h, 99};
     pthread_t t;
     CHECK(pthread_create(&t, NULL, wait_event, &w) == 0, "pthread_create");
+    struct stream_waiter sw1 = {s1, 99};
+    CHECK(pthread_create(&st, NULL, wait_stream_event, &sw1) == 0, "pthread_create");
     sleep_ms(200);
     CHECK_RC(buildnet_destroy(h), BUILDNET_OK);
     pthread_join(t, NULL);
+    pthread_join(st, NULL);
     CHECK(w.rc == BUILDNET_ERR_INVALID_STATE, "the waiting next_event returned %d", w.rc);
+    CHECK(sw1.rc == BUILDNET_ERR_INVALID_STATE, "the waiting events_next returned %d", sw1.rc);
+    CHECK_RC(buildnet_events_next(s1, 0, &none), BUILDNET_ERR_INVALID_STATE);
+    CHECK_RC(buildnet_events_next(s1, 50, &none), BUILDNET_ERR_INVALID_STATE);
+    CHECK_RC(buildnet_events_open(h, &s2), BUILDNET_ERR_INVALID_STATE);
+    CHECK_RC(buildnet_events_close(s1), BUILDNET_OK);
+    CHECK_RC(buildnet_events_close(s1), BUILDNET_ERR_INVALID_STATE);
     CHECK_RC(buildnet_destroy(h), BUILDNET_ERR_INVALID_STATE);
     CHECK_RC(buildnet_get_state(h, "scenario/k", value, sizeof value), BUILDNET_ERR_INVALID_STATE);
     CHECK_RC(buildnet_start(h), BUILDNET_ERR_INVALID_STATE);

@@ -1,13 +1,16 @@
 // The cross-runtime scenario (tests/scenario/README.md) through the Bun binding, plus the
-// binding's own promises: events() fan-out, `using`, growing getState buffers, argument checks
-// made before the C call, and the library-not-found message.
-// Run: BUILDNET_LIB=target/debug/libbuildnet.so bun test   (scripts/test-ffi.sh does this)
+// binding's own promises: an event stream per events() iterator, `using`, growing getState
+// buffers, argument checks made before the C call, the library-not-found message, the error
+// codes of tests/vectors/error_codes.json, and the copies of bindings/ffi-common.
+// Run: ../ffi-common/sync.sh && BUILDNET_LIB=target/debug/libbuildnet.so bun test
+// (scripts/test-ffi.sh does this)
 import { afterEach, expect, test } from "bun:test";
 import { dlopen, FFIType } from "bun:ffi";
 import {
   cpSync,
   existsSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   realpathSync,
   rmSync,
@@ -21,6 +24,7 @@ import {
   BuildNetError,
   type BuildNetErrorCode,
   type BuildNetEvent,
+  statusOf,
   version,
   xxhash,
 } from "../index.ts";
@@ -163,9 +167,8 @@ test("events: concurrent iterators each get every event from when they were made
   const a = client.events();
   const b = client.events();
   const first = build(client, dir, false);
-  // The first build's events are still in the stream (nothing read them yet) and stamped in
-  // an earlier millisecond than the next iterator: it must get none of them.
-  for (const end = Date.now() + 2; Date.now() < end;);
+  // The first build's events are still unread in a's and b's streams: the next iterator opens
+  // its own stream after them and must get none of them.
   const late = client.events();
   rmSync(join(dir, "out"), { recursive: true });
   const second = build(client, dir, true);
@@ -188,6 +191,52 @@ test("events: destroy ends every open iterator; events() afterwards is INVALID_S
   expect(await pending).toEqual({ value: undefined, done: true });
   expect(await b.next()).toEqual({ value: undefined, done: true });
   failure(() => client.events(), "BUILDNET_INVALID_STATE");
+});
+
+test("events: destroy wakes a next() already polling; return() wakes one too", async () => {
+  const client = open(fixture("workspace"));
+  const a = client.events();
+  const b = client.events();
+  const waitingA = a.next();
+  const waitingB = b.next();
+  await Bun.sleep(50); // both are polling their empty streams by now
+  const ended = b.return!();
+  expect(await waitingB).toEqual({ value: undefined, done: true });
+  expect(await ended).toEqual({ value: undefined, done: true });
+  client.destroy();
+  expect(await waitingA).toEqual({ value: undefined, done: true });
+  expect(await a.next()).toEqual({ value: undefined, done: true });
+});
+
+test("events: calls to next() made at once are answered in order", async () => {
+  const dir = fixture("workspace");
+  const client = open(dir);
+  const events = client.events();
+  const calls = Array.from({ length: 4 }, () => events.next());
+  client.start(); // daemon_started
+  const id = build(client, dir, false);
+  const firsts = (await Promise.all(calls)).map((r) => r.value as BuildNetEvent);
+  expect(firsts[0]).toMatchObject({ type: "daemon_started" });
+  const seqs = firsts.map((e) => ("seq" in e ? e.seq : -1));
+  expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+  expect(new Set(seqs).size).toBe(4);
+  await until(events, finishedBuild(id));
+  await events.return!();
+});
+
+test("events: a raw buildnet_destroy of client.handle ends the iterators cleanly", async () => {
+  const client = open(fixture("workspace"));
+  const events = client.events();
+  const waiting = events.next();
+  await Bun.sleep(30);
+  const raw = dlopen(process.env.BUILDNET_LIB!, {
+    buildnet_destroy: { args: [FFIType.ptr], returns: FFIType.i32 },
+  });
+  expect(raw.symbols.buildnet_destroy(client.handle)).toBe(0);
+  raw.close();
+  expect(await waiting).toEqual({ value: undefined, done: true });
+  // The client's own destroy now fails in C: the handle is gone.
+  failure(() => client.destroy(), "BUILDNET_INVALID_STATE");
 });
 
 test("5. state: get, set, big values, TTL, delete", async () => {
@@ -375,11 +424,44 @@ test("no config path: the buildnet.yaml is found from the current directory", ()
   }
 });
 
-test("the Bun and Deno packages share types.ts and subscription.ts byte for byte", () => {
-  for (const file of ["types.ts", "subscription.ts"]) {
-    const bun = readFileSync(join(ROOT, "bindings", "bun", file), "utf8");
-    expect(readFileSync(join(ROOT, "bindings", "deno", file), "utf8")).toBe(bun);
+test("the package's copies of bindings/ffi-common/*.ts are up to date (sync.sh)", () => {
+  const common = join(ROOT, "bindings", "ffi-common");
+  const shared = readdirSync(common).filter((f) => f.endsWith(".ts"));
+  expect(shared).toEqual(expect.arrayContaining(["events.ts", "types.ts"]));
+  for (const file of shared) {
+    const copy = join(import.meta.dir, "..", file);
+    expect([file, existsSync(copy)]).toEqual([file, true]);
+    const same = readFileSync(copy, "utf8") === readFileSync(join(common, file), "utf8");
+    // Not the same: the copy was edited (edit ffi-common instead), or sync.sh was not run.
+    expect([file, same]).toEqual([file, true]);
   }
+});
+
+test("the error codes are those of tests/vectors/error_codes.json, plus BUFFER_TOO_SMALL", () => {
+  const { codes } = JSON.parse(
+    readFileSync(join(ROOT, "tests", "vectors", "error_codes.json"), "utf8"),
+  ) as { codes: { name: string; code: string; number: number }[] };
+  expect(codes.length).toBeGreaterThan(0);
+  const expected = new Map(codes.map((c) => [c.code, -c.number]));
+  expect(expected.size).toBe(codes.length);
+  expected.set("BUILDNET_BUFFER_TOO_SMALL", -13); // the C ABI's own
+  // The table, both ways: each code's status, and each status's code.
+  for (const [code, status] of expected) {
+    expect([code, statusOf(code as BuildNetErrorCode)]).toEqual([code, status]);
+    expect([status, new BuildNetError(status, "m").code as string]).toEqual([status, code]);
+  }
+  // Nothing more: every status the binding knows (an unknown one falls back to INTERNAL)...
+  const known = new Map<string, number>();
+  for (let status = 0; status >= -1000; status--) {
+    const { code } = new BuildNetError(status, "m");
+    if (statusOf(code) === status) known.set(code, status);
+  }
+  expect(Object.fromEntries(known)).toEqual(Object.fromEntries(expected));
+  // ...and every member of the BuildNetErrorCode type.
+  const types = readFileSync(join(ROOT, "bindings", "ffi-common", "types.ts"), "utf8");
+  const union = /export type BuildNetErrorCode =([^;]*);/.exec(types)?.[1] ?? "";
+  const members = [...union.matchAll(/"(BUILDNET_\w+)"/g)].map((m) => m[1]);
+  expect(members.sort()).toEqual([...expected.keys()].sort());
 });
 
 test("a missing library fails with a message naming the path and the fix", () => {

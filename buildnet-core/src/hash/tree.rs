@@ -1,10 +1,8 @@
 //! Workspace tree hashing: the files matching a set of globs, hashed in parallel.
 //!
-//! The walk honours `.gitignore` and `.ignore` files (in the tree, and in the folders between
-//! the workspace root and the tree), whether or not the folder is a git repository, and never
-//! enters `.git`, `node_modules` or the state directory. The user's global excludes and
-//! `.git/info/exclude` do not count, so inputs are the same on every machine and clone. Globs are relative to the
-//! root; a glob starting with `!` excludes. No globs means every file.
+//! The walk follows the workspace's rules ([`crate::workspace`]): ignore files count, `.git`,
+//! `node_modules` and the state directory are never entered. Globs are relative to the root; a
+//! glob starting with `!` excludes. No globs means every file.
 //!
 //! A stat cache remembers, per path, the size, modification time and inode seen when the file
 //! was last read, with its hash: a file whose stat is unchanged is not read again. A file
@@ -21,12 +19,11 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use globset::{GlobSet, GlobSetBuilder};
-use ignore::gitignore::{Gitignore, GitignoreBuilder};
-use ignore::WalkBuilder;
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::workspace;
 
 /// Below this many files, hashing stays on the calling thread.
 const PARALLEL_FROM: usize = 64;
@@ -293,9 +290,7 @@ impl TreeHasher {
     /// every tree's inputs (an output being written, say) forgets nothing.
     pub fn invalidate(&self, path: &Path) {
         let mut trees = crate::lock(&self.trees);
-        let is_ignore_file = path
-            .file_name()
-            .is_some_and(|n| n == ".gitignore" || n == ".ignore");
+        let is_ignore_file = workspace::is_ignore_file(path);
         let parent = path.parent().unwrap_or(path);
         for w in trees.walking.iter_mut() {
             if w.concerned_by(path, is_ignore_file) {
@@ -347,25 +342,21 @@ impl TreeHasher {
         }
         let workspace =
             std::path::absolute(workspace).map_err(|e| Error::io(workspace.display(), e))?;
-        let inherited = ancestor_ignores(&workspace, &root);
+        let inherited = workspace::ancestor_ignores(&workspace, &root);
         let skip = Skip {
             dirs: skip_dirs
                 .iter()
-                .chain([&root.join(".git")])
                 .cloned()
                 .collect(),
         };
         let started = SystemTime::now();
         // The user's global excludes and .git/info/exclude are left out on purpose: what counts
         // as an input must not depend on the machine or the clone.
-        let walker = WalkBuilder::new(&root)
-            .hidden(false)
-            .parents(false)
-            .git_global(false)
-            .git_exclude(false)
-            .require_git(false)
+        let walker = workspace::walk_builder(&root)
             .filter_entry(move |entry| {
-                let skipped_name = entry.depth() > 0 && entry.file_name() == "node_modules";
+                let skipped_name = entry.depth() > 0
+                    && entry.file_type().is_some_and(|t| t.is_dir())
+                    && workspace::skipped_name(entry.file_name());
                 let skipped_dir = skip.dirs.iter().any(|d| entry.path() == d);
                 let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
                 let ignored = inherited
@@ -506,36 +497,6 @@ impl TreeHasher {
         crate::lock(&self.stat_cache).clear();
         crate::lock(&self.changed).clear();
     }
-}
-
-/// The `.gitignore` and `.ignore` files of the folders from `workspace` down to `dir`'s parent,
-/// shallowest first (`dir`'s own are read by the walker). Unreadable files are skipped.
-fn ancestor_ignores(workspace: &Path, dir: &Path) -> Vec<Gitignore> {
-    let Ok(below) = dir.strip_prefix(workspace) else {
-        return Vec::new();
-    };
-    let mut folders = vec![workspace.to_path_buf()];
-    let mut at = workspace.to_path_buf();
-    for part in below.components() {
-        at.push(part);
-        folders.push(at.clone());
-    }
-    folders.pop();
-    folders.iter().filter_map(|f| read_ignores(f)).collect()
-}
-
-/// The rules of `dir`'s own `.gitignore` and `.ignore`, if it has any (unreadable ones are
-/// skipped).
-pub(crate) fn read_ignores(dir: &Path) -> Option<Gitignore> {
-    let mut builder = GitignoreBuilder::new(dir);
-    let mut any = false;
-    for name in [".gitignore", ".ignore"] {
-        let file = dir.join(name);
-        if file.is_file() && builder.add(&file).is_none() {
-            any = true;
-        }
-    }
-    any.then(|| builder.build().ok()).flatten()
 }
 
 /// Splits globs into an include set (`None`: everything) and an exclude set.

@@ -51,8 +51,9 @@ pub fn collect(root: &Path, cwd: &Path, globs: &[String]) -> Result<Vec<String>>
         .hidden(false)
         .follow_links(false)
         .filter_entry(|e| {
-            let name = e.file_name();
-            !(e.depth() > 0 && (name == ".git" || name == "node_modules"))
+            !(e.depth() > 0
+                && e.file_type().is_some_and(|t| t.is_dir())
+                && crate::workspace::skipped_name(e.file_name()))
         })
         .build();
     for entry in walker {

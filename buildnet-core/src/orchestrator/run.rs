@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::process::{self, Outcome, RunSpec};
-use crate::state::{now_ms, TargetRun};
+use crate::state::{now_ms, TargetRun, TargetStatus};
 
 impl Orchestrator {
     /// Runs one target; returns how it ended and, for a successful cacheable run, what is left
@@ -24,7 +24,7 @@ impl Orchestrator {
     ) -> (TargetOutcome, Option<RunResult>) {
         let started = Instant::now();
         let mut run = TargetRun::pending(&target.name);
-        run.status = "running".into();
+        run.status = TargetStatus::Running;
         run.started_at = Some(now_ms());
         self.events.publish(Event::TargetStarted {
             build_id: ctx.id.to_owned(),
@@ -33,7 +33,7 @@ impl Orchestrator {
         let to_store = match self.execute(ctx, target, dep_keys, &mut run) {
             Ok(to_store) => to_store,
             Err(err) => {
-                run.status = "failed".into();
+                run.status = TargetStatus::Failed;
                 run.error = Some(err.message().to_owned());
                 None
             }
@@ -79,7 +79,7 @@ impl Orchestrator {
                     build_id: ctx.id.to_owned(),
                     target: target.name.clone(),
                 });
-                run.status = "failed".into();
+                run.status = TargetStatus::Failed;
                 run.error = Some(err.message().to_owned());
             }
         }
@@ -130,7 +130,7 @@ impl Orchestrator {
             target: target.name.clone(),
             saved_ms: manifest.duration_ms,
         });
-        run.status = "succeeded".into();
+        run.status = TargetStatus::Succeeded;
         run.cached = true;
         Ok(())
     }
@@ -186,17 +186,17 @@ impl Orchestrator {
         match outcome {
             Outcome::Exited(0) => {}
             Outcome::Exited(code) => {
-                run.status = "failed".into();
+                run.status = TargetStatus::Failed;
                 run.error = Some(format!("`{}` exited with code {code}", target.command));
                 return Ok(None);
             }
             Outcome::Signaled(sig) => {
-                run.status = "failed".into();
+                run.status = TargetStatus::Failed;
                 run.error = Some(format!("`{}` was killed by signal {sig}", target.command));
                 return Ok(None);
             }
             Outcome::TimedOut => {
-                run.status = "failed".into();
+                run.status = TargetStatus::Failed;
                 run.error = Some(format!(
                     "timed out after {} ms",
                     target.timeout.unwrap_or_default().as_millis()
@@ -204,11 +204,11 @@ impl Orchestrator {
                 return Ok(None);
             }
             Outcome::Cancelled => {
-                run.status = "cancelled".into();
+                run.status = TargetStatus::Cancelled;
                 return Ok(None);
             }
         }
-        run.status = "succeeded".into();
+        run.status = TargetStatus::Succeeded;
         if !target.cache {
             return Ok(None);
         }

@@ -4,15 +4,15 @@
 use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
-use super::{now_ms, Store};
+use super::{now_ms, BuildStatus, Store, TargetStatus};
 use crate::error::Result;
 
 /// One build as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BuildRecord {
     pub id: String,
-    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `interrupted` (left running by a crash).
-    pub status: String,
+    /// `interrupted`: left running by a process that died.
+    pub status: BuildStatus,
     /// The targets asked for (the graph adds their dependencies).
     pub requested: Vec<String>,
     pub started_at: i64,
@@ -27,8 +27,7 @@ pub struct BuildRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetRun {
     pub target: String,
-    /// `pending`, `running`, `succeeded`, `failed`, `skipped`, `cancelled` or `interrupted`.
-    pub status: String,
+    pub status: TargetStatus,
     /// Whether the outputs came from the cache.
     pub cached: bool,
     pub cache_key: Option<String>,
@@ -44,7 +43,7 @@ impl TargetRun {
     pub fn pending(target: &str) -> TargetRun {
         TargetRun {
             target: target.to_owned(),
-            status: "pending".into(),
+            status: TargetStatus::Pending,
             cached: false,
             cache_key: None,
             exit_code: None,
@@ -107,8 +106,8 @@ impl Store {
     }
 
     /// Records the end of a build.
-    pub fn build_finish(&self, id: &str, status: &str) -> Result<()> {
-        let (id, status) = (id.to_owned(), status.to_owned());
+    pub fn build_finish(&self, id: &str, status: BuildStatus) -> Result<()> {
+        let id = id.to_owned();
         self.write(true, move |c| {
             let now = now_ms();
             c.prepare_cached(
@@ -328,17 +327,17 @@ mod tests {
         let targets = vec!["lib".to_string(), "app".to_string()];
         store.build_insert("b1", &["app".into()], &targets).unwrap();
         let mut run = TargetRun::pending("lib");
-        run.status = "succeeded".into();
+        run.status = TargetStatus::Succeeded;
         run.cached = true;
         run.cache_key = Some("k".into());
         store.target_run_update("b1", &run).unwrap();
-        store.build_finish("b1", "succeeded").unwrap();
+        store.build_finish("b1", BuildStatus::Succeeded).unwrap();
         let b = store.build_get("b1").unwrap().unwrap();
-        assert_eq!(b.status, "succeeded");
+        assert_eq!(b.status, BuildStatus::Succeeded);
         assert_eq!(b.requested, vec!["app"]);
         assert_eq!(b.targets.len(), 2);
         assert_eq!(b.targets[0], run);
-        assert_eq!(b.targets[1].status, "pending");
+        assert_eq!(b.targets[1].status, TargetStatus::Pending);
         assert!(b.duration_ms.is_some());
         assert_eq!(store.builds_recent(10).unwrap().len(), 1);
         assert!(store.build_get("nope").unwrap().is_none());
@@ -351,8 +350,8 @@ mod tests {
         assert_eq!(store.builds_mark_interrupted(|_| true).unwrap(), 0);
         assert_eq!(store.builds_mark_interrupted(|_| false).unwrap(), 1);
         let b = store.build_get("b1").unwrap().unwrap();
-        assert_eq!(b.status, "interrupted");
-        assert_eq!(b.targets[0].status, "interrupted");
+        assert_eq!(b.status, BuildStatus::Interrupted);
+        assert_eq!(b.targets[0].status, TargetStatus::Interrupted);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod group_commit;
 mod kv;
 mod locks;
 mod records;
+mod status;
 mod wal_watch;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use crate::config::Durability;
 use crate::error::{Error, ErrorCode, Result};
 use crate::lock;
 
@@ -29,6 +31,7 @@ pub use builds::{BuildRecord, TargetRun};
 pub use kv::KvEntry;
 pub use locks::Lock;
 pub use records::{ArtifactRecord, WorkerRecord};
+pub use status::{BuildStatus, TargetStatus};
 
 use group_commit::{busy_or_db, WriteQueue};
 use kv::ReadCache;
@@ -162,19 +165,6 @@ impl Default for StoreOptions {
             durability: Durability::Normal,
         }
     }
-}
-
-/// What an acknowledged write survives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Durability {
-    /// `synchronous = NORMAL`: survives any crash of the process (SIGKILL included); a power
-    /// loss can drop the last transactions, never corrupt the file.
-    #[default]
-    Normal,
-    /// `synchronous = FULL`: every commit is fsynced; survives power loss. Concurrent writers
-    /// share fsyncs through group commit.
-    Full,
 }
 
 /// Handle to the state database. `Send + Sync`; share it behind an `Arc`.

@@ -1,0 +1,110 @@
+//! Starting a build (with `?stream=true`, its events as server-sent events), listing, reading
+//! and cancelling builds.
+
+use std::convert::Infallible;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::{self, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::Error;
+use crate::server::response::{blocking, parse_body, success, ApiError, ApiResult};
+use crate::server::stream::{followed_sse, follow_stream};
+use crate::server::App;
+
+use super::MAX_PAGE;
+use crate::orchestrator::BuildOptions;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BuildBody {
+    #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
+    force: bool,
+    concurrency: Option<usize>,
+    #[serde(default)]
+    fail_fast: bool,
+    /// Publish cached runs' logs as `target_log` events (default true).
+    replay_logs: Option<bool>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct BuildQuery {
+    #[serde(default)]
+    stream: bool,
+}
+
+pub(crate) async fn start_build(
+    State(app): State<App>,
+    Query(q): Query<BuildQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: BuildBody = if body.is_empty() {
+        parse_body(&Bytes::from_static(b"{}"))?
+    } else {
+        parse_body(&body)?
+    };
+    if req.concurrency == Some(0) {
+        return Err(Error::invalid_argument("concurrency must be at least 1").into());
+    }
+    let options = BuildOptions {
+        force: req.force,
+        concurrency: req.concurrency,
+        fail_fast: req.fail_fast,
+        replay_logs: req.replay_logs.unwrap_or(true),
+    };
+    let daemon = app.inner.daemon.clone();
+    // Subscribed before the build starts, so a stream misses none of its events.
+    let pending = q.stream.then(|| daemon.prepare_follow());
+    let targets = req.targets;
+    let id = blocking(move || daemon.request_build(&targets, options)).await?;
+    let Some(pending) = pending else {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "success": true, "build_id": id })),
+        )
+            .into_response());
+    };
+    let first = SseEvent::default()
+        .event("build")
+        .data(json!({ "build_id": id }).to_string());
+    // The build's `build_finished` is the last event sent; if it may have been lost with
+    // others (a lagged subscriber), the stream ends once the build has.
+    let events = follow_stream(pending.follow(id), app.inner.stopping.clone())
+        .filter_map(|item| std::future::ready(followed_sse(&item).map(Ok::<_, Infallible>)));
+    let all = stream::once(async { Ok::<_, Infallible>(first) }).chain(events);
+    Ok(Sse::new(all)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LimitQuery {
+    limit: Option<u64>,
+}
+
+pub(crate) async fn list_builds(State(app): State<App>, Query(q): Query<LimitQuery>) -> ApiResult {
+    let limit = q.limit.unwrap_or(20).min(MAX_PAGE) as usize;
+    let daemon = app.inner.daemon.clone();
+    let builds = blocking(move || daemon.list_builds(limit)).await?;
+    success(json!({ "builds": builds }))
+}
+
+pub(crate) async fn get_build(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
+    let daemon = app.inner.daemon.clone();
+    let build = blocking(move || daemon.build(&id)).await?;
+    success(json!({ "build": build }))
+}
+
+pub(crate) async fn cancel_build(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
+    let daemon = app.inner.daemon.clone();
+    let cancelled = blocking(move || daemon.cancel_build(&id)).await?;
+    success(json!({ "cancelled": cancelled }))
+}
