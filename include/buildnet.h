@@ -87,6 +87,9 @@
 // The caller's buffer is too small; buildnet_required_len() gives the size needed.
 #define BUILDNET_ERR_BUFFER_TOO_SMALL (-13)
 
+// Opaque handle to one event stream of a daemon (buildnet_events_open). Never dereferenced.
+typedef struct BuildNetEvents BuildNetEvents;
+
 // Opaque handle to one BuildNet engine (a daemon over one workspace). Never dereferenced.
 typedef struct BuildNetHandle BuildNetHandle;
 
@@ -192,6 +195,25 @@ int32_t buildnet_release_lock(BuildNetHandle *handle, const char *resource, cons
 // two consumers share it (each event reaches one of them). The message of a failure is kept
 // for the thread that made the call (a Deno nonblocking call's thread is not the caller's).
 int32_t buildnet_next_event(BuildNetHandle *handle, int64_t timeout_ms, char **out_json);
+
+// Opens an event stream of its own for one consumer: every event published from now on, in
+// order, independently of the handle's stream (buildnet_next_event) and of other streams.
+// Stores it in `*out_events`; close it with buildnet_events_close(). Destroying the handle
+// ends the stream (buildnet_events_next then fails with BUILDNET_ERR_INVALID_STATE), but it
+// must still be closed.
+int32_t buildnet_events_open(BuildNetHandle *handle, BuildNetEvents **out_events);
+
+// The next event of stream `events`, as buildnet_next_event() gives the handle's: JSON in
+// `*out_json` (free it with buildnet_string_free()), waiting at most `timeout_ms` (0: does not
+// wait; negative: until an event comes or the stream or its daemon is closed). Returns 0 with
+// an event, 1 if none came in time, BUILDNET_ERR_INVALID_STATE once the stream or its daemon
+// is closed. Blocks the calling thread (Deno: mark it nonblocking).
+int32_t buildnet_events_next(BuildNetEvents *events, int64_t timeout_ms, char **out_json);
+
+// Closes stream `events`: a buildnet_events_next() waiting on another thread returns
+// BUILDNET_ERR_INVALID_STATE at once. Closing twice, or a stream never opened, is
+// BUILDNET_ERR_INVALID_STATE.
+int32_t buildnet_events_close(BuildNetEvents *events);
 
 // Frees a string this library returned through a `char **` out-parameter. NULL does nothing.
 // Each string is freed once.

@@ -565,7 +565,7 @@ fn responses_that_benefit_are_compressed() {
     // Decompressed, it is the document.
     let mut s = TcpStream::connect(a).unwrap();
     s.write_all(
-        format!("GET /assets/app.js HTTP/1.0\r\nHost: {a}\r\nAccept-Encoding: gzip\r\n\r\n")
+        format!("GET /assets/socket.js HTTP/1.0\r\nHost: {a}\r\nAccept-Encoding: gzip\r\n\r\n")
             .as_bytes(),
     )
     .unwrap();

@@ -327,3 +327,58 @@ def test_error_classes_join_the_builtin_families() -> None:
         value = getattr(buildnet, name)
         if isinstance(value, type) and name.endswith("Error"):
             assert issubclass(value, BuildNetError), name
+
+
+def error_codes_vector() -> List[Dict[str, Any]]:
+    """tests/vectors/error_codes.json: the engine's ErrorCode enum, one entry per code."""
+    codes = json.loads((repo_root() / "tests" / "vectors" / "error_codes.json").read_text())
+    entries: List[Dict[str, Any]] = codes["codes"]
+    assert entries, "no codes in the vector"
+    assert len({c["name"] for c in entries}) == len(entries), "a name listed twice"
+    assert len({c["code"] for c in entries}) == len(entries), "a code listed twice"
+    return entries
+
+
+def test_error_classes_are_exactly_the_codes_of_tests_vectors_error_codes_json() -> None:
+    """Each code has its class `<name>Error` in buildnet._errors, a BuildNetError exported by
+    `buildnet` that carries the code; no other class stands for a code (BuildError groups
+    CycleError and CancelledError and has no code of its own)."""
+    from buildnet import _errors
+
+    expected = {f"{c['name']}Error": c["code"] for c in error_codes_vector()}
+    for class_name, code in expected.items():
+        cls = getattr(_errors, class_name, None)
+        assert isinstance(cls, type) and issubclass(cls, BuildNetError), class_name
+        assert getattr(buildnet, class_name) is cls, class_name
+        assert class_name in buildnet.__all__, class_name
+        error = cls("message", code)
+        assert isinstance(error, BuildNetError), class_name
+        assert (error.code, error.message) == (code, "message"), class_name
+    classes = {
+        name
+        for name, value in vars(_errors).items()
+        if isinstance(value, type)
+        and issubclass(value, BuildNetError)
+        and value.__module__ == _errors.__name__
+    }
+    assert classes - {"BuildNetError", "BuildError"} == set(expected)
+
+
+def test_the_native_module_maps_every_code_to_its_class() -> None:
+    """buildnet-py picks the class by code (`exception_class`); a code it leaves to its `_` arm
+    would be raised as InternalError. Read from its source, so skipped outside the source tree."""
+    sources = repo_root() / "buildnet-py" / "src"
+    if not sources.is_dir():
+        pytest.skip(f"no {sources}: not a source tree")
+    arms = {
+        variant: class_name
+        for path in sorted(sources.rglob("*.rs"))
+        for variant, class_name in re.findall(
+            r'ErrorCode::(\w+)\s*=>\s*"(\w+Error)"', path.read_text()
+        )
+    }
+    assert arms, f"no `ErrorCode::X => \"XError\"` arms under {sources}"
+    for variant, class_name in arms.items():
+        assert class_name == f"{variant}Error", (variant, class_name)
+    # Internal may be the `_` arm's.
+    assert set(arms) | {"Internal"} == {c["name"] for c in error_codes_vector()} | {"Internal"}
