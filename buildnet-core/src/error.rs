@@ -8,33 +8,44 @@ use std::fmt;
 
 /// Stable error codes. The numbers never change meaning; new codes are only added.
 #[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
 #[repr(i32)]
 pub enum ErrorCode {
     /// An argument was malformed (empty key, bad TTL, invalid UTF-8, ...).
+    #[serde(rename = "BUILDNET_INVALID_ARGUMENT")]
     InvalidArgument = 1,
     /// The thing asked for does not exist.
+    #[serde(rename = "BUILDNET_NOT_FOUND")]
     NotFound = 2,
     /// The configuration file or an environment override is invalid.
+    #[serde(rename = "BUILDNET_CONFIG")]
     Config = 3,
     /// The target graph has a cycle.
+    #[serde(rename = "BUILDNET_CYCLE")]
     Cycle = 4,
     /// The resource is held by someone else.
+    #[serde(rename = "BUILDNET_BUSY")]
     Busy = 5,
     /// A filesystem or socket operation failed.
+    #[serde(rename = "BUILDNET_IO")]
     Io = 6,
     /// The operation was cancelled.
+    #[serde(rename = "BUILDNET_CANCELLED")]
     Cancelled = 7,
     /// The operation did not finish in time.
+    #[serde(rename = "BUILDNET_TIMEOUT")]
     Timeout = 8,
     /// A token was required and missing or wrong.
+    #[serde(rename = "BUILDNET_UNAUTHORIZED")]
     Unauthorized = 9,
     /// The state database failed.
+    #[serde(rename = "BUILDNET_DATABASE")]
     Database = 10,
     /// The handle was used after it was stopped or destroyed, or in a forked child.
+    #[serde(rename = "BUILDNET_INVALID_STATE")]
     InvalidState = 11,
     /// A bug: an invariant did not hold.
+    #[serde(rename = "BUILDNET_INTERNAL")]
     Internal = 12,
 }
 

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod orchestrator;
 pub mod process;
 pub mod runtime;
+pub mod schema;
 pub mod server;
 pub mod state;
 pub mod watch;
@@ -37,8 +38,8 @@ pub use event_stream::{EventStream, StreamItem};
 pub use events::{Event, EventEnvelope, StateOp};
 pub use follow::{BuildFollow, Followed, Pending};
 pub use hash::{blake3, blake3_file, xxh3_64, xxh3_file, TreeHash};
-pub use runtime::{block_on, get as tokio_runtime};
 pub use orchestrator::{log_path, BuildOptions};
+pub use runtime::{block_on, get as tokio_runtime};
 pub use state::{BuildRecord, BuildStatus, TargetRun, TargetStatus};
 
 use std::sync::{Mutex, MutexGuard};

@@ -43,7 +43,7 @@ pub struct Metrics {
 }
 
 /// Cache figures since the daemon started.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct CacheStats {
     pub hits: u64,
     pub misses: u64,
@@ -107,7 +107,6 @@ impl Observer for Metrics {
             _ => {}
         }
     }
-
 }
 
 impl Metrics {

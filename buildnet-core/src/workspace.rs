@@ -118,14 +118,26 @@ mod tests {
     fn walk_skips_state_dir_node_modules_nested_git_and_ignored_dirs() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for d in ["src/a", "node_modules/x", "vendor/.git/objects", ".buildnet/cas", "dist"] {
+        for d in [
+            "src/a",
+            "node_modules/x",
+            "vendor/.git/objects",
+            ".buildnet/cas",
+            "dist",
+        ] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
         std::fs::write(root.join(".gitignore"), "dist/\n").unwrap();
         let mut dirs: Vec<String> = walk(root, &root.join(".buildnet"))
             .flatten()
             .filter(|e| e.file_type().is_some_and(|t| t.is_dir()))
-            .map(|e| e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned())
+            .map(|e| {
+                e.path()
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         dirs.sort();
         assert_eq!(dirs, ["", "src", "src/a", "vendor"]);

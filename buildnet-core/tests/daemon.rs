@@ -179,7 +179,10 @@ fn builds_through_the_facade_wait_cancel_and_record() {
         .wait_build(&slow, Some(Duration::from_secs(30)))
         .unwrap();
     assert_eq!(record.status, buildnet_core::BuildStatus::Cancelled);
-    assert_eq!(record.targets[0].status, buildnet_core::TargetStatus::Cancelled);
+    assert_eq!(
+        record.targets[0].status,
+        buildnet_core::TargetStatus::Cancelled
+    );
     assert!(!daemon.cancel_build(&slow).unwrap(), "already finished");
     assert_eq!(
         daemon.build("nope").unwrap_err().code(),

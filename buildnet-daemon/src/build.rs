@@ -192,9 +192,7 @@ fn remote_build(
                     if json {
                         let _ = writeln!(out, "{data}");
                     }
-                    if let Ok(env) =
-                        serde_json::from_str::<EventEnvelope>(&data)
-                    {
+                    if let Ok(env) = serde_json::from_str::<EventEnvelope>(&data) {
                         if !json {
                             progress.show(&mut out, &env.event);
                         }
@@ -221,7 +219,11 @@ fn remote_build(
         let _ = writeln!(out, "{line}");
     } else {
         if logs == OutputLogs::ErrorsOnly {
-            for run in record.targets.iter().filter(|t| t.status == TargetStatus::Failed) {
+            for run in record
+                .targets
+                .iter()
+                .filter(|t| t.status == TargetStatus::Failed)
+            {
                 let path = format!("/api/v1/logs?build={id}&target={}", run.target);
                 if let Ok(answer) = crate::client::request(
                     address,
@@ -396,9 +398,7 @@ fn seconds(ms: u64) -> String {
 
 /// `8 targets: 6 cached, 2 built, 0 failed in 1.23s`
 pub fn summary(record: &BuildRecord, elapsed_ms: u64) -> String {
-    let count = |f: &dyn Fn(&TargetRun) -> bool| {
-        record.targets.iter().filter(|t| f(t)).count()
-    };
+    let count = |f: &dyn Fn(&TargetRun) -> bool| record.targets.iter().filter(|t| f(t)).count();
     let cached = count(&|t| t.status == TargetStatus::Succeeded && t.cached);
     let built = count(&|t| t.status == TargetStatus::Succeeded && !t.cached);
     let failed = count(&|t| t.status == TargetStatus::Failed);
@@ -419,7 +419,11 @@ pub fn summary(record: &BuildRecord, elapsed_ms: u64) -> String {
 
 fn print_failed_logs(out: &mut impl Write, daemon: &Daemon, record: &BuildRecord) {
     let state_dir = daemon.config().state_dir.clone();
-    for run in record.targets.iter().filter(|t| t.status == TargetStatus::Failed) {
+    for run in record
+        .targets
+        .iter()
+        .filter(|t| t.status == TargetStatus::Failed)
+    {
         let log = buildnet_core::log_path(&state_dir, &record.id, &run.target);
         if let Ok(text) = std::fs::read_to_string(log) {
             print_log_tail(out, &run.target, &text);

@@ -99,5 +99,4 @@ impl Daemon {
         self.check_open()?;
         TargetGraph::resolve(&self.config(), targets)
     }
-
 }

@@ -177,9 +177,7 @@ impl Daemon {
 
     /// The bound address while running.
     pub fn address(&self) -> Option<SocketAddr> {
-        lock(&self.inner.server)
-            .as_ref()
-            .map(|r| r.serving.address)
+        lock(&self.inner.server).as_ref().map(|r| r.serving.address)
     }
 
     /// Starts the file watcher (see [`crate::watch`]); nothing if it runs already.

@@ -32,8 +32,8 @@ use crate::events::{EventBus, EventEnvelope};
 use crate::hash::TreeHasher;
 use crate::metrics::Metrics;
 use crate::orchestrator::Orchestrator;
-use crate::state::{Store, StoreOptions};
 use crate::runtime;
+use crate::state::{Store, StoreOptions};
 
 /// Handle to one BuildNet engine over one workspace.
 #[derive(Clone)]
@@ -105,7 +105,8 @@ impl Daemon {
             );
         }
         let metrics = Arc::new(Metrics::default());
-        let events = EventBus::observed_by(Arc::clone(&metrics) as Arc<dyn crate::events::Observer>);
+        let events =
+            EventBus::observed_by(Arc::clone(&metrics) as Arc<dyn crate::events::Observer>);
         let cas = Arc::new(
             ArtifactStore::open(
                 &config.state_dir.join("cas"),

@@ -71,5 +71,4 @@ impl Daemon {
         self.check_open()?;
         self.inner.store.list_locks()
     }
-
 }

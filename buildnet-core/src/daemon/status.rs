@@ -11,7 +11,7 @@ use crate::state::{ArtifactRecord, WorkerRecord};
 use crate::watch::WatchMode;
 
 /// A snapshot of the daemon, as `GET /api/v1/status` returns it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Status {
     pub version: &'static str,
     pub pid: u32,
@@ -37,7 +37,7 @@ pub struct Status {
 }
 
 /// Whether the file watcher runs, and how.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct WatchStatus {
     pub enabled: bool,
     pub mode: Option<WatchMode>,
@@ -47,7 +47,7 @@ pub struct WatchStatus {
 }
 
 /// One worker slot, as `GET /api/v1/workers` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SlotView {
     pub slot: usize,
     pub busy: bool,
@@ -57,7 +57,7 @@ pub struct SlotView {
 }
 
 /// A page of the artifact store, least recently used first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ArtifactPage {
     pub total: u64,
     pub offset: u64,
@@ -65,7 +65,7 @@ pub struct ArtifactPage {
     pub artifacts: Vec<ArtifactRecord>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ArtifactTotals {
     pub count: u64,
     pub bytes: u64,
@@ -173,5 +173,4 @@ impl Daemon {
             kv_keys: self.inner.store.kv_count()?,
         }))
     }
-
 }

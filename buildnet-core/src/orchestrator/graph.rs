@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
 
 /// A resolved, acyclic graph.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TargetGraph {
     /// Every target of the graph; each comes after all of its dependencies.
     pub order: Vec<String>,

@@ -23,7 +23,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-
 use crate::cas::ArtifactStore;
 use crate::config::Config;
 use crate::events::{Event, EventBus};
@@ -34,11 +33,11 @@ use crate::state::{Store, TargetRun};
 pub use cache_key::KeyComponents;
 pub use dry_run::DryRunEntry;
 pub use graph::TargetGraph;
-pub use outputs::Manifest;
-pub use target::ResolvedTarget;
 pub use logs::log_path;
 pub use options::BuildOptions;
+pub use outputs::Manifest;
 pub use queue::{QueueState, SlotInfo};
+pub use target::ResolvedTarget;
 
 /// Runs builds. Shared by the daemon behind an `Arc`.
 pub struct Orchestrator {
@@ -152,7 +151,6 @@ impl Orchestrator {
     pub(crate) fn note_command_ran(&self) {
         self.ran_epoch.fetch_add(1, Ordering::SeqCst);
     }
-
 
     /// Records a target run; a failure to record is logged, never stops the build.
     pub(super) fn record_run(&self, build_id: &str, run: &TargetRun) {

@@ -26,7 +26,7 @@ pub struct SlotInfo {
 }
 
 /// The builds this orchestrator holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct QueueState {
     pub running: Vec<String>,
     pub queued: Vec<String>,
@@ -215,7 +215,6 @@ impl Orchestrator {
         lock(&self.active).contains_key(id)
     }
 
-
     fn run_build(&self, ctx: &BuildCtx<'_>, graph: &TargetGraph) {
         let mut started = Instant::now();
         let scheduled = if self.wait_turn(ctx) {
@@ -290,5 +289,4 @@ impl Orchestrator {
         *lock(&ctx.active.finished) = true;
         ctx.active.done.notify_all();
     }
-
 }

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Mutex};
 
-use super::{BuildCtx, Orchestrator, ResolvedTarget, RunResult, SlotInfo, TargetGraph, TargetOutcome};
+use super::{
+    BuildCtx, Orchestrator, ResolvedTarget, RunResult, SlotInfo, TargetGraph, TargetOutcome,
+};
 use crate::error::{Error, Result};
 use crate::lock;
 use crate::state::{now_ms, BuildStatus, TargetRun, TargetStatus};
@@ -236,5 +238,4 @@ impl Orchestrator {
             *s = info;
         }
     }
-
 }

@@ -206,6 +206,5 @@ pub fn service(daemon: Daemon, address: SocketAddr, stopping: watch::Receiver<bo
     Service(Guard { inner: router, app })
 }
 
-
 #[cfg(test)]
 mod tests;

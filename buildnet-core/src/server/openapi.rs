@@ -3,58 +3,113 @@
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::handlers::builds::BuildBody;
+use super::handlers::locks::{AcquireLock, ReleaseLock};
+use super::handlers::state::PutState;
 use super::routes::{RouteSpec, ROUTES};
 use crate::daemon::VERSION;
 
-pub(crate) fn build_body_schema() -> Value {
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "properties": {
-            "targets": {"type": "array", "items": {"type": "string"},
-                        "description": "targets to build (empty or absent: all)"},
-            "force": {"type": "boolean", "description": "ignore the cache"},
-            "concurrency": {"type": "integer", "minimum": 1},
-            "fail_fast": {"type": "boolean"},
-            "replay_logs": {"type": "boolean",
-                            "description": "publish cached runs' logs as target_log events (default true)"},
+/// What a success answer holds besides `"success": true`.
+pub enum Returns {
+    /// Not a JSON envelope (text, HTML, a stream), or nothing to document.
+    Other,
+    /// The fields of this schema component, at the top level.
+    Merged(&'static str),
+    /// These fields.
+    Fields(&'static [(&'static str, Field)]),
+}
+
+/// One field of a success answer.
+pub enum Field {
+    Bool,
+    Str,
+    /// A schema component.
+    One(&'static str),
+    /// An array of a schema component.
+    List(&'static str),
+    /// An array of objects with these properties of a component (a view of it).
+    ListOf(&'static str, &'static [&'static str]),
+}
+
+fn component(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn field_schema(field: &Field, components: &Value) -> Value {
+    match field {
+        Field::Bool => json!({"type": "boolean"}),
+        Field::Str => json!({"type": "string"}),
+        Field::One(name) => component(name),
+        Field::List(name) => json!({"type": "array", "items": component(name)}),
+        Field::ListOf(name, props) => {
+            let all = &components[name]["properties"];
+            let properties: serde_json::Map<String, Value> = props
+                .iter()
+                .map(|p| (p.to_string(), all[p].clone()))
+                .collect();
+            json!({"type": "array", "items": {
+                "type": "object", "required": props, "properties": properties,
+            }})
         }
-    })
+    }
 }
 
-pub(crate) fn put_state_schema() -> Value {
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["value"],
-        "properties": {
-            "value": {"type": "string"},
-            "ttl_ms": {"type": "integer", "minimum": 1},
+/// The schema of a success answer.
+fn success_schema(returns: &Returns, components: &Value) -> Option<Value> {
+    let success = json!({"success": {"const": true}});
+    match returns {
+        Returns::Other => None,
+        Returns::Merged(name) => Some(json!({
+            "allOf": [component(name), {"type": "object", "required": ["success"], "properties": success}]
+        })),
+        Returns::Fields(fields) => {
+            let mut properties = success.as_object().cloned().unwrap_or_default();
+            for (name, field) in *fields {
+                properties.insert(name.to_string(), field_schema(field, components));
+            }
+            let mut required = vec!["success".to_string()];
+            required.extend(fields.iter().map(|(n, _)| n.to_string()));
+            Some(json!({"type": "object", "required": required, "properties": properties}))
         }
-    })
+    }
 }
 
-pub(crate) fn acquire_lock_schema() -> Value {
-    json!({
+/// The schemas of the records (from [`crate::schema`]) and of the request bodies, as
+/// `components/schemas` (references rewritten to point there).
+fn components() -> Value {
+    let mut schemas = crate::schema::document()["$defs"].clone();
+    let bodies = [
+        ("BuildBody", crate::schema::request_body::<BuildBody>()),
+        ("PutState", crate::schema::request_body::<PutState>()),
+        ("AcquireLock", crate::schema::request_body::<AcquireLock>()),
+        ("ReleaseLock", crate::schema::request_body::<ReleaseLock>()),
+    ];
+    for (name, mut body) in bodies {
+        if let Some(obj) = body.as_object_mut() {
+            obj.remove("$schema");
+            obj.remove("title");
+        }
+        schemas[name] = body;
+    }
+    let text = schemas
+        .to_string()
+        .replace("#/$defs/", "#/components/schemas/");
+    let mut schemas: Value = serde_json::from_str(&text).expect("the schemas are JSON");
+    schemas["Error"] = json!({
         "type": "object",
-        "additionalProperties": false,
-        "required": ["ttl_ms"],
-        "properties": {"ttl_ms": {"type": "integer", "minimum": 1}}
-    })
+        "required": ["success", "error", "code"],
+        "properties": {
+            "success": {"const": false},
+            "error": {"type": "string"},
+            "code": {"$ref": "#/components/schemas/ErrorCode"},
+        }
+    });
+    schemas
 }
-
-pub(crate) fn release_lock_schema() -> Value {
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["token"],
-        "properties": {"token": {"type": "string"}}
-    })
-}
-
 
 /// The OpenAPI 3.1 document of [`ROUTES`].
 pub fn openapi_document() -> Value {
+    let schemas = components();
     let mut paths = serde_json::Map::new();
     for route in ROUTES {
         let mut params: Vec<Value> = route
@@ -74,7 +129,10 @@ pub fn openapi_document() -> Value {
             } else if *code == 101 {
                 json!({})
             } else {
-                json!({ route.produces: {} })
+                match success_schema(&route.returns, &schemas) {
+                    Some(schema) => json!({ route.produces: {"schema": schema} }),
+                    None => json!({ route.produces: {} }),
+                }
             };
             responses.insert(
                 code.to_string(),
@@ -87,10 +145,10 @@ pub fn openapi_document() -> Value {
             "parameters": params,
             "responses": responses,
         });
-        if let Some(schema) = route.body {
+        if let Some(body) = route.body {
             op["requestBody"] = json!({
                 "required": true,
-                "content": {"application/json": {"schema": schema()}},
+                "content": {"application/json": {"schema": component(body)}},
             });
         }
         if !route.auth {
@@ -115,17 +173,7 @@ pub fn openapi_document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["success", "error", "code"],
-                    "properties": {
-                        "success": {"const": false},
-                        "error": {"type": "string"},
-                        "code": {"type": "string"},
-                    }
-                }
-            }
+            "schemas": schemas,
         }
     })
 }

@@ -90,4 +90,3 @@ pub(crate) fn split_names(names: &str) -> Vec<String> {
         .map(String::from)
         .collect()
 }
-

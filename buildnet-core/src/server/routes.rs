@@ -2,11 +2,10 @@
 //! so what is served and what is documented cannot drift apart.
 
 use axum::routing::{delete, get, post, put, MethodRouter};
-use serde_json::Value;
 
 use super::assets::{dashboard_asset, dashboard_html, health};
 use super::handlers::{builds, locks, logs, state, status};
-use super::openapi::{acquire_lock_schema, build_body_schema, openapi, put_state_schema, release_lock_schema};
+use super::openapi::{openapi, Field, Returns};
 use super::ws::ws;
 use super::App;
 
@@ -19,8 +18,10 @@ pub struct RouteSpec {
     pub auth: bool,
     /// Query parameters: name, JSON type, description.
     pub query: &'static [(&'static str, &'static str, &'static str)],
-    /// JSON schema of the request body, if it takes one.
-    pub body: Option<fn() -> Value>,
+    /// The schema component of the request body, if it takes one.
+    pub body: Option<&'static str>,
+    /// What a success answer holds.
+    pub returns: Returns,
     /// Status codes it answers with, and what each means.
     pub responses: &'static [(u16, &'static str)],
     /// The content type of a success.
@@ -45,6 +46,7 @@ pub static ROUTES: &[RouteSpec] = &[
         query: &[],
         body: None,
         responses: &[(200, "the daemon is up")],
+        returns: Returns::Other,
         produces: JSON_CT,
         compress: false,
         handler: || get(health),
@@ -57,6 +59,7 @@ pub static ROUTES: &[RouteSpec] = &[
         query: &[],
         body: None,
         responses: &[(200, "status"), ERR_401],
+        returns: Returns::Merged("Status"),
         produces: JSON_CT,
         compress: true,
         handler: || get(status::status),
@@ -74,6 +77,7 @@ pub static ROUTES: &[RouteSpec] = &[
             (404, "unknown target"),
             (422, "dependency cycle"),
         ],
+        returns: Returns::Merged("TargetGraph"),
         produces: JSON_CT,
         compress: true,
         handler: || get(status::graph),
@@ -89,7 +93,7 @@ pub static ROUTES: &[RouteSpec] = &[
             "boolean",
             "stream the build's events (text/event-stream)",
         )],
-        body: Some(build_body_schema),
+        body: Some("BuildBody"),
         responses: &[
             (202, "build started"),
             (200, "event stream (with stream=true)"),
@@ -100,6 +104,7 @@ pub static ROUTES: &[RouteSpec] = &[
             (422, "dependency cycle"),
             (503, "the daemon is shutting down"),
         ],
+        returns: Returns::Fields(&[("build_id", Field::Str)]),
         produces: JSON_CT,
         compress: false,
         handler: || post(builds::start_build),
@@ -112,6 +117,7 @@ pub static ROUTES: &[RouteSpec] = &[
         query: &[("limit", "integer", "at most this many (default 20)")],
         body: None,
         responses: &[(200, "builds"), ERR_401],
+        returns: Returns::Fields(&[("builds", Field::List("BuildRecord"))]),
         produces: JSON_CT,
         compress: true,
         handler: || get(builds::list_builds),
@@ -124,6 +130,7 @@ pub static ROUTES: &[RouteSpec] = &[
         query: &[],
         body: None,
         responses: &[(200, "the build"), ERR_401, ERR_404],
+        returns: Returns::Fields(&[("build", Field::One("BuildRecord"))]),
         produces: JSON_CT,
         compress: true,
         handler: || get(builds::get_build),
@@ -140,6 +147,7 @@ pub static ROUTES: &[RouteSpec] = &[
             ERR_401,
             ERR_404,
         ],
+        returns: Returns::Fields(&[("cancelled", Field::Bool)]),
         produces: JSON_CT,
         compress: false,
         handler: || delete(builds::cancel_build),
@@ -152,6 +160,10 @@ pub static ROUTES: &[RouteSpec] = &[
         query: &[],
         body: None,
         responses: &[(200, "slots"), ERR_401],
+        returns: Returns::Fields(&[
+            ("slots", Field::List("SlotView")),
+            ("daemons", Field::List("WorkerRecord")),
+        ]),
         produces: JSON_CT,
         compress: true,
         handler: || get(status::workers),
@@ -171,6 +183,7 @@ pub static ROUTES: &[RouteSpec] = &[
         ],
         body: None,
         responses: &[(200, "a page of artifacts"), ERR_401],
+        returns: Returns::Merged("ArtifactPage"),
         produces: JSON_CT,
         compress: true,
         handler: || get(status::artifacts),
@@ -193,6 +206,7 @@ pub static ROUTES: &[RouteSpec] = &[
         ],
         body: None,
         responses: &[(200, "the log"), ERR_400, ERR_401, ERR_404],
+        returns: Returns::Other,
         produces: "text/plain",
         compress: true,
         handler: || get(logs::logs),
@@ -208,6 +222,7 @@ pub static ROUTES: &[RouteSpec] = &[
         ],
         body: None,
         responses: &[(200, "entries"), ERR_401],
+        returns: Returns::Fields(&[("entries", Field::List("KvEntry"))]),
         produces: JSON_CT,
         compress: true,
         handler: || get(state::list_state),
@@ -220,6 +235,7 @@ pub static ROUTES: &[RouteSpec] = &[
         query: &[],
         body: None,
         responses: &[(200, "the value"), ERR_401, ERR_404],
+        returns: Returns::Fields(&[("key", Field::Str), ("value", Field::Str)]),
         produces: JSON_CT,
         compress: false,
         handler: || get(state::get_state),
@@ -230,8 +246,9 @@ pub static ROUTES: &[RouteSpec] = &[
         summary: "Write a key, with an optional time to live",
         auth: true,
         query: &[],
-        body: Some(put_state_schema),
+        body: Some("PutState"),
         responses: &[(200, "stored"), ERR_400, ERR_401, (413, "body too large")],
+        returns: Returns::Fields(&[]),
         produces: JSON_CT,
         compress: false,
         handler: || put(state::put_state),
@@ -244,6 +261,7 @@ pub static ROUTES: &[RouteSpec] = &[
         query: &[],
         body: None,
         responses: &[(200, "deleted (false: it was not there)"), ERR_401],
+        returns: Returns::Fields(&[("deleted", Field::Bool)]),
         produces: JSON_CT,
         compress: false,
         handler: || delete(state::delete_state),
@@ -256,6 +274,10 @@ pub static ROUTES: &[RouteSpec] = &[
         query: &[],
         body: None,
         responses: &[(200, "locks"), ERR_401],
+        returns: Returns::Fields(&[(
+            "locks",
+            Field::ListOf("Lock", &["resource", "fence", "expires_at"]),
+        )]),
         produces: JSON_CT,
         compress: true,
         handler: || get(locks::list_locks),
@@ -266,13 +288,14 @@ pub static ROUTES: &[RouteSpec] = &[
         summary: "Acquire a lock: its token and fencing number, or 409 while someone holds it",
         auth: true,
         query: &[],
-        body: Some(acquire_lock_schema),
+        body: Some("AcquireLock"),
         responses: &[
             (200, "acquired"),
             ERR_400,
             ERR_401,
             (409, "held by someone else"),
         ],
+        returns: Returns::Merged("Lock"),
         produces: JSON_CT,
         compress: false,
         handler: || post(locks::acquire_lock),
@@ -283,13 +306,14 @@ pub static ROUTES: &[RouteSpec] = &[
         summary: "Release a lock with its token",
         auth: true,
         query: &[],
-        body: Some(release_lock_schema),
+        body: Some("ReleaseLock"),
         responses: &[
             (200, "released"),
             ERR_400,
             ERR_401,
             (409, "not held with that token"),
         ],
+        returns: Returns::Fields(&[("released", Field::Bool)]),
         produces: JSON_CT,
         compress: false,
         handler: || delete(locks::release_lock),
@@ -302,6 +326,7 @@ pub static ROUTES: &[RouteSpec] = &[
         query: &[],
         body: None,
         responses: &[(200, "OpenAPI 3.1 document"), ERR_401],
+        returns: Returns::Other,
         produces: JSON_CT,
         compress: true,
         handler: || get(openapi),
@@ -314,6 +339,7 @@ pub static ROUTES: &[RouteSpec] = &[
         query: &[],
         body: None,
         responses: &[(200, "text exposition format 0.0.4"), ERR_401],
+        returns: Returns::Other,
         produces: "text/plain",
         compress: true,
         handler: || get(status::metrics),
@@ -340,6 +366,7 @@ pub static ROUTES: &[RouteSpec] = &[
             ERR_401,
             (403, "origin not allowed"),
         ],
+        returns: Returns::Other,
         produces: JSON_CT,
         compress: false,
         handler: || get(ws),
@@ -352,6 +379,7 @@ pub static ROUTES: &[RouteSpec] = &[
         query: &[],
         body: None,
         responses: &[(200, "HTML page")],
+        returns: Returns::Other,
         produces: "text/html",
         compress: true,
         handler: || get(dashboard_html),
@@ -365,6 +393,7 @@ pub static ROUTES: &[RouteSpec] = &[
         query: &[],
         body: None,
         responses: &[(200, "JavaScript or CSS"), ERR_404],
+        returns: Returns::Other,
         produces: "text/javascript",
         compress: true,
         handler: || get(dashboard_asset),

@@ -18,24 +18,27 @@ pub(crate) fn follow_stream(
     follow: BuildFollow,
     stopping: watch::Receiver<bool>,
 ) -> impl Stream<Item = Followed> + Send + 'static {
-    stream::unfold((follow, stopping), |(mut follow, mut stopping)| async move {
-        loop {
-            if *stopping.borrow() {
-                return None;
-            }
-            tokio::select! {
-                item = follow.next() => return match item {
-                    Followed::End => None,
-                    item => Some((item, (follow, stopping))),
-                },
-                changed = stopping.changed() => {
-                    if changed.is_err() {
-                        return None;
+    stream::unfold(
+        (follow, stopping),
+        |(mut follow, mut stopping)| async move {
+            loop {
+                if *stopping.borrow() {
+                    return None;
+                }
+                tokio::select! {
+                    item = follow.next() => return match item {
+                        Followed::End => None,
+                        item => Some((item, (follow, stopping))),
+                    },
+                    changed = stopping.changed() => {
+                        if changed.is_err() {
+                            return None;
+                        }
                     }
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 /// An item of a build stream as a server-sent event: `event` with the envelope, or `lagged`.

@@ -27,8 +27,7 @@ fn every_route_is_documented_once_with_an_operation_id() {
     let doc = openapi_document();
     let mut ids = HashSet::new();
     for route in ROUTES {
-        let op =
-            &doc["paths"][route.path.replace("{*", "{")][route.method.to_ascii_lowercase()];
+        let op = &doc["paths"][route.path.replace("{*", "{")][route.method.to_ascii_lowercase()];
         assert!(op.is_object(), "{} {}", route.method, route.path);
         assert!(ids.insert(op["operationId"].as_str().unwrap().to_string()));
     }
@@ -73,4 +72,37 @@ fn every_dashboard_file_is_served() {
         .collect();
     served.sort();
     assert_eq!(served, on_disk);
+}
+
+#[test]
+fn openapi_bodies_come_from_the_types_and_every_reference_resolves() {
+    let doc = openapi_document();
+    let schemas = &doc["components"]["schemas"];
+    let text = doc.to_string();
+    let mut refs = 0;
+    for part in text.split("\"#/components/schemas/").skip(1) {
+        let name = &part[..part.find('"').unwrap()];
+        assert!(schemas[name].is_object(), "dangling reference to {name}");
+        refs += 1;
+    }
+    assert!(refs > 20, "{refs}");
+    assert!(!text.contains("#/$defs/"));
+    let build = &schemas["BuildBody"];
+    assert_eq!(build["additionalProperties"], false);
+    assert_eq!(build["properties"]["concurrency"]["minimum"], 1);
+    assert_eq!(build["properties"]["targets"]["type"], "array");
+    assert_eq!(
+        schemas["PutState"]["required"],
+        serde_json::json!(["value"])
+    );
+    let one = &doc["paths"]["/api/v1/builds/{id}"]["get"]["responses"]["200"]["content"]
+        ["application/json"]["schema"];
+    assert_eq!(
+        one["properties"]["build"]["$ref"],
+        "#/components/schemas/BuildRecord"
+    );
+    assert_eq!(
+        schemas["BuildRecord"]["properties"]["status"]["$ref"],
+        "#/components/schemas/BuildStatus"
+    );
 }

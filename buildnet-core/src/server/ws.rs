@@ -17,7 +17,6 @@ use super::App;
 use crate::error::ErrorCode;
 use crate::events::Event;
 
-
 /// Which events a WebSocket client wants.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct WsFilter {
@@ -29,7 +28,9 @@ pub(crate) struct WsFilter {
 }
 
 /// Accepts `"a,b"` (query string) or `["a","b"]` (message).
-pub(crate) fn types_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<HashSet<String>>, D::Error> {
+pub(crate) fn types_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<HashSet<String>>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Types {
@@ -114,4 +115,3 @@ pub(crate) async fn ws_session(app: App, mut socket: WebSocket, mut filter: WsFi
     }
     let _ = socket.send(Message::Close(None)).await;
 }
-

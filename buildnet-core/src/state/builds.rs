@@ -8,7 +8,7 @@ use super::{now_ms, BuildStatus, Store, TargetStatus};
 use crate::error::Result;
 
 /// One build as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BuildRecord {
     pub id: String,
     /// `interrupted`: left running by a process that died.
@@ -24,7 +24,7 @@ pub struct BuildRecord {
 }
 
 /// One target's part in a build.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TargetRun {
     pub target: String,
     pub status: TargetStatus,

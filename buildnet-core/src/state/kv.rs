@@ -23,7 +23,7 @@ pub const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 const CACHE_CAPACITY: usize = 16 * 1024;
 
 /// One key with its value and expiry (Unix ms, `None` for never).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct KvEntry {
     pub key: String,
     pub value: String,

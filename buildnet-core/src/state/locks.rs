@@ -14,7 +14,7 @@ use super::{now_ms, random_token, Store};
 use crate::error::{Error, Result};
 
 /// A held lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Lock {
     pub resource: String,
     /// Secret proof of ownership, needed to release or extend.

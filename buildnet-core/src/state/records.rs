@@ -8,7 +8,7 @@ use super::{now_ms, Store};
 use crate::error::Result;
 
 /// One blob of the artifact store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ArtifactRecord {
     pub hash: String,
     pub size: u64,
@@ -17,7 +17,7 @@ pub struct ArtifactRecord {
 }
 
 /// A daemon process serving this database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct WorkerRecord {
     pub id: String,
     pub pid: u32,

@@ -5,12 +5,12 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use serde::{Deserialize, Serialize};
 
 macro_rules! status_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $($(#[$vdoc])* $variant),+
+            $($variant),+
         }
 
         impl $name {
@@ -57,33 +57,31 @@ macro_rules! status_enum {
 }
 
 status_enum! {
-    /// Where a build is.
+    /// Where a build is: `queued` (waits for the builds before it), `running`, `succeeded`,
+    /// `failed` (a target failed; its dependents were skipped), `cancelled`, or `interrupted`
+    /// (left queued or running by a process that died).
     BuildStatus {
-        /// Asked for; waits for the builds before it.
         Queued = "queued",
         Running = "running",
         Succeeded = "succeeded",
-        /// A target failed (its dependents were skipped).
         Failed = "failed",
         Cancelled = "cancelled",
-        /// Left queued or running by a process that died.
         Interrupted = "interrupted",
     }
 }
 
 status_enum! {
-    /// Where one target of a build is.
+    /// Where one target of a build is: `pending` (waits for its dependencies or a slot),
+    /// `running`, `succeeded` (its command succeeded, or its outputs came from the cache),
+    /// `failed`, `skipped` (a dependency did not succeed, or fail-fast stopped the build first),
+    /// `cancelled`, or `interrupted` (left pending or running by a process that died).
     TargetStatus {
-        /// Waits for its dependencies or a slot.
         Pending = "pending",
         Running = "running",
-        /// Its command succeeded, or its outputs came from the cache.
         Succeeded = "succeeded",
         Failed = "failed",
-        /// A dependency did not succeed (or fail-fast stopped the build first).
         Skipped = "skipped",
         Cancelled = "cancelled",
-        /// Left pending or running by a process that died.
         Interrupted = "interrupted",
     }
 }

@@ -13,7 +13,6 @@ use crate::lock;
 /// How long [`Syncer::sync`] waits for its cookie.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 
-
 /// See [`Syncer::sync`].
 #[derive(Clone)]
 pub struct Syncer(pub(super) Arc<Shared>);

@@ -55,7 +55,6 @@ pub trait WatchHost: Send + Sync {
     fn request_build(&self, targets: &[String], paths: Vec<String>) -> Result<String>;
 }
 
-
 /// A build starts once no change came for this long...
 pub const QUIET: Duration = Duration::from_millis(100);
 /// ...or this long after the first change of a burst, whichever is first.
@@ -64,7 +63,7 @@ pub const MAX_DELAY: Duration = Duration::from_millis(1000);
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How the watcher learns of changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WatchMode {
     /// The OS's file notifications.

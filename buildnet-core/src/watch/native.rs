@@ -93,7 +93,6 @@ impl Shared {
     }
 }
 
-
 fn watch_error(err: notify::Error) -> Error {
     match err.kind {
         notify::ErrorKind::MaxFilesWatch => Error::internal(

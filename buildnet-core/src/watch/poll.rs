@@ -52,7 +52,6 @@ impl Shared {
     }
 }
 
-
 type Snapshot = HashMap<PathBuf, (SystemTime, u64, u64)>;
 
 /// Every file's modification time, size and inode.

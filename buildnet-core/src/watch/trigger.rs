@@ -21,7 +21,6 @@ use crate::workspace;
 /// Changed paths named in a `watch_triggered` event.
 const PATHS_REPORTED: usize = 20;
 
-
 /// A target's inputs, compiled for matching changed paths.
 struct Matcher {
     name: String,
@@ -305,10 +304,7 @@ impl WatchLoop {
             return;
         }
         tracing::info!(?targets, ?paths, "changes trigger a build");
-        match self
-            .host
-            .request_build(&targets, paths)
-        {
+        match self.host.request_build(&targets, paths) {
             Ok(id) => self.running = Some(id),
             Err(err) => tracing::warn!(%err, "the watcher could not start a build"),
         }

@@ -15,20 +15,26 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::server::response::{blocking, parse_body, success, ApiError, ApiResult};
-use crate::server::stream::{followed_sse, follow_stream};
+use crate::server::stream::{follow_stream, followed_sse};
 use crate::server::App;
 
 use super::MAX_PAGE;
 use crate::orchestrator::BuildOptions;
 
-#[derive(Deserialize)]
+/// `POST /api/v1/build`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BuildBody {
+    /// Targets to build (empty or absent: all).
     #[serde(default)]
     targets: Vec<String>,
+    /// Ignore the cache.
     #[serde(default)]
     force: bool,
+    /// Targets at once (default: the configuration's).
+    #[schemars(range(min = 1))]
     concurrency: Option<usize>,
+    /// Stop everything at the first failure.
     #[serde(default)]
     fail_fast: bool,
     /// Publish cached runs' logs as `target_log` events (default true).

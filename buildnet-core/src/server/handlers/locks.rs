@@ -1,6 +1,5 @@
 //! Locks: list, acquire (token and fencing number), release.
 
-
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use serde::Deserialize;
@@ -20,9 +19,12 @@ pub(crate) async fn list_locks(State(app): State<App>) -> ApiResult {
     success(json!({ "locks": locks }))
 }
 
-#[derive(Deserialize)]
+/// `POST /api/v1/locks/{resource}`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AcquireLock {
+    /// How long the lease lasts unless extended.
+    #[schemars(range(min = 1))]
     ttl_ms: u64,
 }
 
@@ -40,9 +42,11 @@ pub(crate) async fn acquire_lock(
     }
 }
 
-#[derive(Deserialize)]
+/// `DELETE /api/v1/locks/{resource}`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReleaseLock {
+    /// The token `POST` gave.
     token: String,
 }
 

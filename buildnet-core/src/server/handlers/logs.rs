@@ -13,8 +13,8 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::events::Event;
-use crate::server::response::{blocking, ApiError};
 use crate::follow::Followed;
+use crate::server::response::{blocking, ApiError};
 use crate::server::stream::{follow_stream, until_last};
 use crate::server::App;
 
@@ -26,7 +26,10 @@ pub(crate) struct LogsQuery {
     follow: bool,
 }
 
-pub(crate) async fn logs(State(app): State<App>, Query(q): Query<LogsQuery>) -> Result<Response, ApiError> {
+pub(crate) async fn logs(
+    State(app): State<App>,
+    Query(q): Query<LogsQuery>,
+) -> Result<Response, ApiError> {
     let (Some(build), Some(target)) = (q.build, q.target) else {
         return Err(Error::invalid_argument("logs need ?build=ID&target=NAME").into());
     };
@@ -106,7 +109,9 @@ pub(crate) async fn logs(State(app): State<App>, Query(q): Query<LogsQuery>) -> 
             let out = match &item {
                 Followed::Idle | Followed::End => None,
                 // Its end may be among the events lost: stop if the build is over.
-                Followed::Lagged { build_over: true, .. } => Some(Out::End(end_event("unknown"))),
+                Followed::Lagged {
+                    build_over: true, ..
+                } => Some(Out::End(end_event("unknown"))),
                 Followed::Lagged { missed: n, .. } => Some(Out::Send(
                     SseEvent::default()
                         .event("lagged")
@@ -131,7 +136,9 @@ pub(crate) async fn logs(State(app): State<App>, Query(q): Query<LogsQuery>) -> 
                         target,
                         status,
                         ..
-                    } if *build_id == b && *target == t => Some(Out::End(end_event(status.as_str()))),
+                    } if *build_id == b && *target == t => {
+                        Some(Out::End(end_event(status.as_str())))
+                    }
                     Event::BuildFinished { status, .. } => {
                         Some(Out::End(end_event(status.as_str())))
                     }

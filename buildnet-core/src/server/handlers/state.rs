@@ -1,6 +1,5 @@
 //! The key-value store: list, read, write, delete.
 
-
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +28,10 @@ pub(crate) async fn list_state(State(app): State<App>, Query(q): Query<ListQuery
     success(json!({ "entries": entries }))
 }
 
-pub(crate) async fn get_state(State(app): State<App>, Path(key): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn get_state(
+    State(app): State<App>,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
     // A point read: the read cache answers in well under a microsecond and SQLite in a few, so
     // it runs here rather than paying for a hop to the blocking pool.
     match app.inner.daemon.get_state(&key)? {
@@ -51,14 +53,21 @@ pub(crate) async fn get_state(State(app): State<App>, Path(key): Path<String>) -
     }
 }
 
-#[derive(Deserialize)]
+/// `PUT /api/v1/state/{key}`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PutState {
     value: String,
+    /// Time to live (absent: forever).
+    #[schemars(range(min = 1))]
     ttl_ms: Option<u64>,
 }
 
-pub(crate) async fn put_state(State(app): State<App>, Path(key): Path<String>, body: Bytes) -> ApiResult {
+pub(crate) async fn put_state(
+    State(app): State<App>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let put: PutState = parse_body(&body)?;
     let daemon = app.inner.daemon.clone();
     blocking(move || daemon.set_state(&key, &put.value, put.ttl_ms)).await?;

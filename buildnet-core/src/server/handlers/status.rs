@@ -1,6 +1,5 @@
 //! Status, the graph, workers, artifacts and metrics.
 
-
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
