@@ -1,4 +1,4 @@
-//! The baseline of the HTTP benchmark (`scripts/bench-http.sh`): a bare axum server answering
+//! The baseline of the HTTP benchmark (`bench/bench-http.sh`): a bare axum server answering
 //! `GET /health` with the same JSON body as `buildnet serve`, no middleware.
 //!
 //! `cargo run --release -p buildnet-core --example bare_axum -- PORT`

@@ -1,6 +1,6 @@
 //! Serving and stopping: the records of a serving daemon (its worker row and daemon file),
 //! background maintenance, the file watcher and configuration reloads. Binding and serving HTTP
-//! are the server's (`crate::server::start`); it hands the running server to
+//! are the server's (its `start`); it hands the running server to
 //! [`Daemon::serve_with`], which owns it from then on.
 
 use std::net::SocketAddr;

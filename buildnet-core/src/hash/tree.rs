@@ -344,7 +344,7 @@ impl TreeHasher {
             std::path::absolute(workspace).map_err(|e| Error::io(workspace.display(), e))?;
         let inherited = workspace::ancestor_ignores(&workspace, &root);
         let skip = Skip {
-            dirs: skip_dirs.iter().cloned().collect(),
+            dirs: skip_dirs.to_vec(),
         };
         let started = SystemTime::now();
         // The user's global excludes and .git/info/exclude are left out on purpose: what counts

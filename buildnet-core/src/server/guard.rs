@@ -15,6 +15,7 @@ use super::response::error_response;
 use super::{App, MAX_BODY_BYTES};
 use crate::error::ErrorCode;
 
+/// The checks every request goes through (see the module documentation). Its future is not
 /// boxed: the checks are synchronous, and the response only gets headers added.
 #[derive(Clone)]
 pub struct Guard<S> {

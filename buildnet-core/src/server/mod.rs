@@ -127,6 +127,7 @@ pub fn start(daemon: &Daemon) -> Result<SocketAddr> {
     })
 }
 
+/// What `axum::serve` runs: the router behind the guard, the guard outermost (not a router
 /// layer, which would box every request once more).
 #[derive(Clone)]
 pub struct Service(Guard<Router>);

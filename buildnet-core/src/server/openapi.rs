@@ -193,8 +193,6 @@ pub(crate) fn operation_id(route: &RouteSpec) -> String {
     id
 }
 
-/// What `axum::serve` runs: the router behind the guard, the guard outermost (not a router
-
 pub(crate) async fn openapi() -> Json<Value> {
     Json(openapi_document())
 }

@@ -75,8 +75,6 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
         .map_err(|e| ApiError(Error::invalid_argument(format!("invalid JSON body: {e}"))))
 }
 
-/// The checks every request goes through (see the module documentation). Its future is not
-
 pub(crate) async fn not_found() -> ApiError {
     ApiError(Error::not_found("no such route"))
 }
