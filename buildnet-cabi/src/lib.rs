@@ -16,7 +16,7 @@ use std::ffi::{c_char, CString};
 use std::path::Path;
 use std::time::Duration;
 
-use buildnet_core::{BuildOptions, Daemon, Error};
+use buildnet_core::{BuildOptions, Daemon, Error, EventStream};
 
 pub use errors::*;
 pub use handles::{BuildNetEvents, BuildNetHandle};
@@ -129,6 +129,26 @@ fn split_targets(list: &str) -> CResult<Vec<String>> {
             name => Ok(name.to_owned()),
         })
         .collect()
+}
+
+/// The next item of `stream` into `*out_json`: `BUILDNET_OK`, or `BUILDNET_NO` when none came
+/// within `timeout_ms`.
+///
+/// # Safety
+/// `out_json` is non-NULL and writable.
+unsafe fn next_json(
+    stream: &EventStream,
+    timeout_ms: i64,
+    out_json: *mut *mut c_char,
+) -> CResult<i32> {
+    match stream.next(timeout_of(timeout_ms))? {
+        Some(item) => {
+            // SAFETY: the caller's contract.
+            unsafe { give_str(item.to_json(), out_json, "out_json") }?;
+            Ok(BUILDNET_OK)
+        }
+        None => Ok(BUILDNET_NO),
+    }
 }
 
 fn timeout_of(timeout_ms: i64) -> Option<Duration> {
@@ -344,14 +364,8 @@ pub unsafe extern "C" fn buildnet_next_event(
         if out_json.is_null() {
             return Err(invalid("out_json is NULL"));
         }
-        match handles::get(handle)?.events.next(timeout_of(timeout_ms))? {
-            Some(item) => {
-                // SAFETY: checked non-NULL above; writable per the contract.
-                unsafe { give_str(item.to_json(), out_json, "out_json") }?;
-                Ok(BUILDNET_OK)
-            }
-            None => Ok(BUILDNET_NO),
-        }
+        // SAFETY: checked non-NULL above; writable per the contract.
+        unsafe { next_json(&handles::get(handle)?.events, timeout_ms, out_json) }
     })
 }
 
@@ -391,14 +405,8 @@ pub unsafe extern "C" fn buildnet_events_next(
         if out_json.is_null() {
             return Err(invalid("out_json is NULL"));
         }
-        match handles::stream(events)?.next(timeout_of(timeout_ms))? {
-            Some(item) => {
-                // SAFETY: checked non-NULL above; writable per the contract.
-                unsafe { give_str(item.to_json(), out_json, "out_json") }?;
-                Ok(BUILDNET_OK)
-            }
-            None => Ok(BUILDNET_NO),
-        }
+        // SAFETY: checked non-NULL above; writable per the contract.
+        unsafe { next_json(&*handles::stream(events)?, timeout_ms, out_json) }
     })
 }
 

@@ -4,19 +4,23 @@
 //! `node_modules` and the state directory are never entered. Globs are relative to the root; a
 //! glob starting with `!` excludes. No globs means every file.
 //!
-//! A stat cache remembers, per path, the size, modification time and inode seen when the file
-//! was last read, with its hash: a file whose stat is unchanged is not read again. A file
-//! modified within [`RACY_WINDOW`] of being hashed is not cached, since a second write in the
-//! same timestamp tick would leave its stat unchanged (git's "racily clean" problem).
+//! Two caches spare work: the [`stat_cache`] (a file whose stat is unchanged is not read
+//! again) and, while a watcher runs, the [`tree_cache`] (a tree nothing changed in is not
+//! walked again).
 //!
 //! The tree hash is blake3 over the sorted list of `path NUL file-hash` records, so it changes
 //! when any matched file is added, removed, renamed or edited.
+
+mod stat_cache;
+mod tree_cache;
+
+pub use stat_cache::FileStat;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use globset::{GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
@@ -24,12 +28,11 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::workspace;
+use stat_cache::Stat;
+use tree_cache::TreeCache;
 
 /// Below this many files, hashing stays on the calling thread.
 const PARALLEL_FROM: usize = 64;
-
-/// Files modified this recently before hashing are read again next time.
-const RACY_WINDOW: Duration = Duration::from_secs(2);
 
 /// One hashed file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,44 +54,6 @@ pub struct TreeHash {
     pub files_read: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stat {
-    size: u64,
-    /// Nanoseconds since the Unix epoch (0 when the platform has no mtime).
-    mtime_ns: i64,
-    inode: u64,
-}
-
-impl Stat {
-    fn of(meta: &std::fs::Metadata) -> Stat {
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(meta);
-        #[cfg(not(unix))]
-        let inode = 0;
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0);
-        Stat {
-            size: meta.len(),
-            mtime_ns,
-            inode,
-        }
-    }
-}
-
-/// A remembered stat and hash, as persisted between processes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileStat {
-    pub path: PathBuf,
-    pub size: u64,
-    pub mtime_ns: i64,
-    pub inode: u64,
-    pub hash: [u8; 32],
-}
-
 /// Hashes trees, remembering file stats between calls. `Send + Sync`.
 ///
 /// While a file watcher vouches for the workspace ([`TreeHasher::enable_tree_cache`]), whole
@@ -102,73 +67,6 @@ pub struct TreeHasher {
     trees: Mutex<TreeCache>,
     walks: AtomicU64,
     tree_hits: AtomicU64,
-}
-
-#[derive(Default)]
-struct TreeCache {
-    enabled: bool,
-    entries: HashMap<TreeKey, CachedTree>,
-    /// Walks under way, so that a change landing during one keeps its result from being
-    /// remembered (the walk may have read the tree before or after the change).
-    walking: Vec<Walking>,
-    next_walk: u64,
-}
-
-struct Walking {
-    id: u64,
-    dir: PathBuf,
-    include: Option<GlobSet>,
-    exclude: GlobSet,
-    /// A change that may concern this tree landed during the walk.
-    stale: bool,
-}
-
-impl Walking {
-    /// Conservative: anything under the folder that is not a file its globs leave out.
-    fn concerned_by(&self, path: &Path, is_ignore_file: bool) -> bool {
-        let Ok(rel) = path.strip_prefix(&self.dir) else {
-            return is_ignore_file && path.parent().is_some_and(|p| self.dir.starts_with(p));
-        };
-        if is_ignore_file || rel.as_os_str().is_empty() || !path.is_file() {
-            return true;
-        }
-        let rel = rel.to_string_lossy().replace('\\', "/");
-        self.include.as_ref().is_none_or(|g| g.is_match(&rel)) && !self.exclude.is_match(&rel)
-    }
-}
-
-struct CachedTree {
-    tree: TreeHash,
-    include: Option<GlobSet>,
-    exclude: GlobSet,
-}
-
-impl CachedTree {
-    /// Whether a change at `rel` (a file, a folder, or something gone) may change this tree.
-    fn affected_by(&self, rel: &str) -> bool {
-        if rel.is_empty() {
-            return true;
-        }
-        let files = &self.tree.files;
-        // A file it holds, or a folder holding some of them (changed, removed, moved away).
-        // Searched separately: `src/sub.ts` sorts between `src/sub` and `src/sub/b.ts`.
-        let exact = files.binary_search_by(|f| f.path.as_str().cmp(rel)).is_ok();
-        let folder = format!("{rel}/");
-        let at = files.partition_point(|f| f.path.as_str() < folder.as_str());
-        let holds = exact || files.get(at).is_some_and(|f| f.path.starts_with(&folder));
-        // Or a new file its globs select.
-        holds
-            || (self.include.as_ref().is_none_or(|g| g.is_match(rel))
-                && !self.exclude.is_match(rel))
-    }
-}
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct TreeKey {
-    workspace: PathBuf,
-    dir: PathBuf,
-    globs: Vec<String>,
-    skip_dirs: Vec<PathBuf>,
 }
 
 /// The folders never walked, whatever the ignore files say.
@@ -191,131 +89,6 @@ impl TreeHasher {
         self.hash_tree_within(root, root, globs, skip_dirs)
     }
 
-    /// Like [`TreeHasher::hash_tree`] for `dir`, a folder inside `workspace`: the ignore files
-    /// of the folders from `workspace` down to `dir` apply too (none above `workspace` does).
-    pub fn hash_tree_within(
-        &self,
-        workspace: &Path,
-        dir: &Path,
-        globs: &[String],
-        skip_dirs: &[PathBuf],
-    ) -> Result<TreeHash> {
-        let walk = {
-            let mut trees = crate::lock(&self.trees);
-            if trees.enabled {
-                let key = TreeKey {
-                    workspace: workspace.to_path_buf(),
-                    dir: dir.to_path_buf(),
-                    globs: globs.to_vec(),
-                    skip_dirs: skip_dirs.to_vec(),
-                };
-                if let Some(hit) = trees.entries.get(&key) {
-                    self.tree_hits.fetch_add(1, Ordering::Relaxed);
-                    let mut hit = hit.tree.clone();
-                    hit.files_read = 0;
-                    return Ok(hit);
-                }
-                let (include, exclude) = compile_globs(globs)?;
-                trees.next_walk += 1;
-                let id = trees.next_walk;
-                trees.walking.push(Walking {
-                    id,
-                    dir: dir.to_path_buf(),
-                    include,
-                    exclude,
-                    stale: false,
-                });
-                Some((key, id))
-            } else {
-                None
-            }
-        };
-        // Unregisters the walk however it ends (a panic included).
-        struct Unregister<'a>(&'a Mutex<TreeCache>, Option<u64>);
-        impl Drop for Unregister<'_> {
-            fn drop(&mut self) {
-                if let Some(id) = self.1 {
-                    let mut trees = crate::lock(self.0);
-                    if let Some(at) = trees.walking.iter().position(|w| w.id == id) {
-                        trees.walking.swap_remove(at);
-                    }
-                }
-            }
-        }
-        let mut guard = Unregister(&self.trees, walk.as_ref().map(|(_, id)| *id));
-        let tree = self.walk_and_hash(workspace, dir, globs, skip_dirs);
-        guard.1 = None;
-        if let Some((key, id)) = walk {
-            let mut trees = crate::lock(&self.trees);
-            if let Some(at) = trees.walking.iter().position(|w| w.id == id) {
-                let w = trees.walking.swap_remove(at);
-                if let (Ok(tree), false, true) = (&tree, w.stale, trees.enabled) {
-                    let cached = CachedTree {
-                        tree: tree.clone(),
-                        include: w.include,
-                        exclude: w.exclude,
-                    };
-                    trees.entries.insert(key, cached);
-                }
-            }
-        }
-        tree
-    }
-
-    /// Remember whole trees from now on: the caller watches the files and reports every change
-    /// with [`TreeHasher::invalidate`] before asking again.
-    /// Whether whole trees are remembered (a watcher vouches for them): hashing a target's
-    /// inputs then costs a lookup, not a walk.
-    pub fn tree_cache_enabled(&self) -> bool {
-        crate::lock(&self.trees).enabled
-    }
-
-    pub fn enable_tree_cache(&self) {
-        let mut trees = crate::lock(&self.trees);
-        trees.enabled = true;
-        trees.entries.clear();
-        trees.walking.iter_mut().for_each(|w| w.stale = true);
-    }
-
-    /// Stops remembering trees (the watcher stopped).
-    pub fn disable_tree_cache(&self) {
-        let mut trees = crate::lock(&self.trees);
-        trees.enabled = false;
-        trees.entries.clear();
-        trees.walking.iter_mut().for_each(|w| w.stale = true);
-    }
-
-    /// Forgets the remembered trees a change at `path` may change: those holding it or whose
-    /// globs select it, and for an ignore file every tree below its folder. A change outside
-    /// every tree's inputs (an output being written, say) forgets nothing.
-    pub fn invalidate(&self, path: &Path) {
-        let mut trees = crate::lock(&self.trees);
-        let is_ignore_file = workspace::is_ignore_file(path);
-        let parent = path.parent().unwrap_or(path);
-        for w in trees.walking.iter_mut() {
-            if w.concerned_by(path, is_ignore_file) {
-                w.stale = true;
-            }
-        }
-        trees.entries.retain(|key, cached| {
-            // An ignore file above a tree or inside it changes what the walk selects.
-            if is_ignore_file && (key.dir.starts_with(parent) || path.starts_with(&key.dir)) {
-                return false;
-            }
-            match path.strip_prefix(&key.dir) {
-                Ok(rel) => !cached.affected_by(&rel.to_string_lossy().replace('\\', "/")),
-                Err(_) => true,
-            }
-        });
-    }
-
-    /// Forgets every remembered tree (the watcher may have missed events).
-    pub fn invalidate_all(&self) {
-        let mut trees = crate::lock(&self.trees);
-        trees.entries.clear();
-        trees.walking.iter_mut().for_each(|w| w.stale = true);
-    }
-
     /// Trees walked, and trees answered from the tree cache, since this hasher was made.
     pub fn walk_counts(&self) -> (u64, u64) {
         (
@@ -324,7 +97,7 @@ impl TreeHasher {
         )
     }
 
-    fn walk_and_hash(
+    pub(super) fn walk_and_hash(
         &self,
         workspace: &Path,
         dir: &Path,
@@ -421,79 +194,6 @@ impl TreeHasher {
             files_read,
         })
     }
-
-    /// Hash of one file, from the stat cache when its stat is unchanged. The bool says whether
-    /// the file was read.
-    fn hash_one(&self, path: &Path, started: SystemTime) -> Result<(blake3::Hash, bool)> {
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(path.display(), e))?;
-        let stat = Stat::of(&meta);
-        if let Some((cached, hash)) = crate::lock(&self.stat_cache).get(path) {
-            if *cached == stat {
-                return Ok((*hash, false));
-            }
-        }
-        let hash =
-            super::blake3_file_single(path, stat.size).map_err(|e| Error::io(path.display(), e))?;
-        let started_ns = started
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0);
-        let settled =
-            stat.mtime_ns > 0 && started_ns - stat.mtime_ns >= RACY_WINDOW.as_nanos() as i64;
-        let mut cache = crate::lock(&self.stat_cache);
-        if settled {
-            cache.insert(path.to_path_buf(), (stat, hash));
-            crate::lock(&self.changed).push(path.to_path_buf());
-        } else {
-            cache.remove(path);
-        }
-        Ok((hash, true))
-    }
-
-    /// The hash of one file, from the stat cache when its stat is unchanged.
-    pub fn hash_file(&self, path: &Path) -> Result<blake3::Hash> {
-        self.hash_one(path, SystemTime::now()).map(|(h, _)| h)
-    }
-
-    /// Adds stats remembered by an earlier process (see [`TreeHasher::take_changes`]).
-    pub fn import(&self, entries: impl IntoIterator<Item = FileStat>) {
-        let mut cache = crate::lock(&self.stat_cache);
-        for e in entries {
-            let stat = Stat {
-                size: e.size,
-                mtime_ns: e.mtime_ns,
-                inode: e.inode,
-            };
-            cache
-                .entry(e.path)
-                .or_insert((stat, blake3::Hash::from_bytes(e.hash)));
-        }
-    }
-
-    /// The stats remembered since the last call, to persist them.
-    pub fn take_changes(&self) -> Vec<FileStat> {
-        let changed = std::mem::take(&mut *crate::lock(&self.changed));
-        let cache = crate::lock(&self.stat_cache);
-        changed
-            .into_iter()
-            .filter_map(|path| {
-                let (stat, hash) = cache.get(&path)?;
-                Some(FileStat {
-                    size: stat.size,
-                    mtime_ns: stat.mtime_ns,
-                    inode: stat.inode,
-                    hash: *hash.as_bytes(),
-                    path,
-                })
-            })
-            .collect()
-    }
-
-    /// Forgets every remembered stat.
-    pub fn clear(&self) {
-        crate::lock(&self.stat_cache).clear();
-        crate::lock(&self.changed).clear();
-    }
 }
 
 /// Splits globs into an include set (`None`: everything) and an exclude set.
@@ -530,6 +230,7 @@ pub(crate) fn compile_globs(globs: &[String]) -> Result<(Option<GlobSet>, GlobSe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn write(root: &Path, rel: &str, data: &str) {
         let path = root.join(rel);
