@@ -32,6 +32,7 @@ bun=$repo/bindings/node_modules/.bin/bun
 deno=$(realpath bindings/node_modules/.bin/deno)
 export DENO_DIR=$repo/target/deno DENO_NO_UPDATE_CHECK=1
 
+bindings/ffi-common/sync.sh
 echo "== Bun: getState vs bun:sqlite, blake3 of 1 MiB"
 "$bun" bench/ffi/bun-kv.ts | tail -1 | tee "$out/bindings-bun.json"
 echo "== Deno: getState vs node:sqlite, blake3 of 1 MiB"

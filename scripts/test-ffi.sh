@@ -26,7 +26,7 @@ echo "== npm ci (bindings/: bun and deno)"
 bun="$PWD/bindings/node_modules/.bin/bun"
 deno="$(realpath bindings/node_modules/.bin/deno)"
 
-echo "== bindings/ffi-common/sync.sh (the shared types.ts and events.ts, into bun/ and deno/)"
+echo "== bindings/ffi-common/sync.sh (the shared TypeScript of ffi-common, into bun/ and deno/)"
 bindings/ffi-common/sync.sh
 
 echo "== bun test (bindings/bun, $("$bun" --version))"

@@ -21,6 +21,9 @@ cargo test --workspace --lib --bins --tests
 echo "== include/buildnet.h is what the source generates"
 scripts/gen-header.sh --check
 
+echo "== the bindings' record types are what schema/buildnet.schema.json generates"
+python3 scripts/gen-types.py --check
+
 echo "== C ABI: the scenario linked shared, static and under ASan; the header as C and C++"
 tests/c/run.sh
 

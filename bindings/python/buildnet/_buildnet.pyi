@@ -2,19 +2,17 @@
 
 from os import PathLike
 from types import TracebackType
-from typing import Any, Dict, Iterator, List, Literal, Optional, Type, Union
+from typing import Iterator, List, Literal, Optional, Type, Union
+
+from buildnet._types import BuildNetEvent as BuildNetEvent
+from buildnet._types import BuildRecord as BuildRecord
+from buildnet._types import Status as Status
 
 __version__: str
 
-BuildRecord = Dict[str, Any]
-"""id, status, requested, started_at, finished_at, duration_ms, pid, targets (each: target,
-status, cached, cache_key, exit_code, started_at, finished_at, duration_ms, error)."""
-
-Status = Dict[str, Any]
-"""The same object as GET /api/v1/status."""
-
-Event = Dict[str, Any]
-"""An event of the daemon's bus: `type`, `seq`, `at_ms` and fields that depend on the type."""
+Event = BuildNetEvent
+"""An item of `events()`: an event (`type`, `seq`, `at_ms` and the fields of its type), or
+`{"type": "lagged", "missed": n}`. The records are typed in buildnet._types (generated)."""
 
 class BuildNetClient:
     """One embedded BuildNet daemon over one workspace."""
@@ -44,11 +42,11 @@ class BuildNetClient:
     def release_lock(self, resource: str, token: str) -> bool: ...
     def events(self, timeout_ms: Optional[int] = 1000) -> "Events": ...
 
-class Events(Iterator[Event]):
+class Events(Iterator[BuildNetEvent]):
     """Events from when `events()` was called; ends after `timeout_ms` without one."""
 
     def __iter__(self) -> "Events": ...
-    def __next__(self) -> Event: ...
+    def __next__(self) -> BuildNetEvent: ...
     def close(self) -> None: ...
 
 def xxhash(data: bytes) -> int: ...

@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import pytest
 
@@ -107,7 +107,7 @@ def test_events_yields_dicts_with_build_started_and_finished_of_the_build(
 ) -> None:
     events = client.events(timeout_ms=5000)
     build_id = client.request_build(["app"])
-    ours: List[Dict[str, Any]] = []
+    ours: List[buildnet.BuildNetEvent] = []
     for event in events:
         assert isinstance(event, dict)
         if event.get("build_id") == build_id:
@@ -117,7 +117,8 @@ def test_events_yields_dicts_with_build_started_and_finished_of_the_build(
     types = [e["type"] for e in ours]
     assert types[0] == "build_queued" and "build_started" in types, types
     assert types[-1] == "build_finished", types
-    assert ours[-1]["status"] == "succeeded"
+    last = ours[-1]
+    assert last["type"] == "build_finished" and last["status"] == "succeeded", last
     assert client.wait_build(build_id)["status"] == "succeeded"
 
 

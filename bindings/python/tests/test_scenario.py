@@ -20,8 +20,10 @@ from buildnet import (
     BuildError,
     BuildNetClient,
     BuildNetError,
+    BuildRecord,
     ConfigError,
     CycleError,
+    EngineEvent,
     InvalidArgumentError,
     InvalidStateError,
     NotFoundError,
@@ -33,13 +35,13 @@ APP_TXT = "alpha\nbeta\nmain\n"
 WAIT_MS = 60_000
 
 
-def build_app(bn: BuildNetClient) -> Tuple[str, Dict[str, Any]]:
+def build_app(bn: BuildNetClient) -> Tuple[str, BuildRecord]:
     build_id = bn.request_build(["app"])
     assert isinstance(build_id, str) and build_id
     return build_id, bn.wait_build(build_id, timeout_ms=WAIT_MS)
 
 
-def assert_app_built(record: Dict[str, Any], build_id: str, cached: bool) -> None:
+def assert_app_built(record: BuildRecord, build_id: str, cached: bool) -> None:
     assert record["id"] == build_id
     assert record["status"] == "succeeded", record
     assert [t["target"] for t in record["targets"]] == ["lib", "app"], record
@@ -59,9 +61,10 @@ def test_1_started_client_reports_running_with_a_bound_loopback_address(config: 
         bn.start()  # starting a running client returns at once
         status = bn.get_status()
         assert status["running"] is True
-        assert re.fullmatch(r"127\.0\.0\.1:\d+", status["address"]), status["address"]
-        assert int(status["address"].rsplit(":", 1)[1]) != 0
-        assert bn.address == status["address"]
+        address = status["address"]
+        assert address is not None and re.fullmatch(r"127\.0\.0\.1:\d+", address), address
+        assert int(address.rsplit(":", 1)[1]) != 0
+        assert bn.address == address
         assert status["version"] == buildnet.__version__
     finally:
         bn.stop()
@@ -108,18 +111,19 @@ def test_4_events_of_the_cold_build_are_typed_sequenced_and_timestamped(config: 
         events = bn.events(timeout_ms=300)  # everything published from now on
         bn.start()
         build_id, _ = build_app(bn)
-        seen: List[Dict[str, Any]] = []
+        seen: List[EngineEvent] = []
         for event in events:
+            assert event["type"] != "lagged", event
             seen.append(event)
             if event["type"] == "build_finished" and event.get("build_id") == build_id:
                 break
     finally:
         bn.stop()
-    for event in seen:
-        assert isinstance(event, dict)
-        assert isinstance(event["type"], str)
-        assert isinstance(event["seq"], int)
-        assert isinstance(event["at_ms"], int) and event["at_ms"] > 0
+    for e in seen:
+        assert isinstance(e, dict)
+        assert isinstance(e["type"], str)
+        assert isinstance(e["seq"], int)
+        assert isinstance(e["at_ms"], int) and e["at_ms"] > 0
     seqs = [e["seq"] for e in seen]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     ours = [e for e in seen if e.get("build_id") == build_id]

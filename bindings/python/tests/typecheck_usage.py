@@ -2,10 +2,19 @@
 scripts/test-python.sh against the installed wheel's stub). Never run: not a test."""
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Type
+from typing import List, Optional, Type
 
 import buildnet
-from buildnet import BuildNetClient, BuildNetError, Events
+from buildnet import (
+    BuildNetClient,
+    BuildNetError,
+    BuildNetEvent,
+    BuildRecord,
+    BuildStatus,
+    Events,
+    Status,
+    TargetStatus,
+)
 
 ERRORS: List[Type[BuildNetError]] = [
     buildnet.BuildError,
@@ -47,11 +56,16 @@ def use(config: Path) -> Optional[str]:
     with BuildNetClient(config) as bn:
         address: Optional[str] = bn.address
         build_id: str = bn.request_build(["app"])
-        record: Dict[str, Any] = bn.wait_build(build_id)
+        record: BuildRecord = bn.wait_build(build_id)
         record = bn.wait_build(build_id, timeout_ms=1000)
         record = bn.get_build(build_id)
         cancelled: bool = bn.cancel_build(build_id)
-        status: Dict[str, Any] = bn.get_status()
+        build_status: BuildStatus = record["status"]
+        target_status: TargetStatus = record["targets"][0]["status"]
+        exit_code: Optional[int] = record["targets"][0]["exit_code"]
+        status: Status = bn.get_status()
+        hit_rate: Optional[float] = status["cache"]["hit_rate"]
+        slots: int = status["slots"]
         bn.set_state("k", "v")
         bn.set_state("k", "v", ttl_ms=1000)
         bn.set_state("k", "v", None)
@@ -64,10 +78,15 @@ def use(config: Path) -> Optional[str]:
         forever.close()
         for event in events:
             kind: str = event["type"]
+            if event["type"] == "lagged":
+                missed: int = event["missed"]  # the only item without `seq`
+                continue
             seq: int = event["seq"]
+            if event["type"] == "target_finished":
+                exit_code = event["exit_code"]
             if kind == "build_finished" and seq > 0:
                 break
-        first: Optional[Dict[str, Any]] = next(bn.events(timeout_ms=10), None)
+        first: Optional[BuildNetEvent] = next(bn.events(timeout_ms=10), None)
         try:
             bn.request_build(["nope"])
         except buildnet.NotFoundError as err:
@@ -75,4 +94,5 @@ def use(config: Path) -> Optional[str]:
         except BuildNetError as err:
             value = err.code
         print(address, record["status"], cancelled, status["running"], existed, released, first)
+        print(build_status, target_status, exit_code, hit_rate, slots)
     return value
