@@ -40,7 +40,9 @@ export function loadPackage() {
 /** A fresh temporary folder, removed after the test `t`. */
 export function tempDir(t, prefix = 'buildnet-node-') {
   const dir = mkdtempSync(join(tmpdir(), prefix))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  // Retried: a test whose script exits with a build in flight leaves its commands (in their
+  // own process groups) finishing their writes for a moment.
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }))
   return dir
 }
 
