@@ -501,10 +501,17 @@ Deno.test("the error codes are those of tests/vectors/error_codes.json, plus BUF
   }
   const sorted = (m: Map<string, number>) => [...m].sort(([x], [y]) => x < y ? -1 : 1);
   assertEquals(sorted(known), sorted(expected), "every status the binding knows");
-  // ...and every member of the BuildNetErrorCode type.
-  const types = Deno.readTextFileSync(`${ROOT}/bindings/ffi-common/types.ts`);
-  const union = /export type BuildNetErrorCode =([^;]*);/.exec(types)?.[1] ?? "";
-  const members = [...union.matchAll(/"(BUILDNET_\w+)"/g)].map((m) => m[1]);
+  // ...and every member of the BuildNetErrorCode type: the generated engine codes and the
+  // C ABI's own.
+  const literals = (file: string, name: string) => {
+    const text = Deno.readTextFileSync(`${ROOT}/bindings/ffi-common/${file}`);
+    const union = new RegExp(`export type ${name} =([^;]*);`).exec(text)?.[1] ?? "";
+    return [...union.matchAll(/"(BUILDNET_\w+)"/g)].map((m) => m[1]);
+  };
+  const members = [
+    ...literals("records.ts", "EngineErrorCode"),
+    ...literals("types.ts", "BuildNetErrorCode"),
+  ];
   assertEquals(members.sort(), [...expected.keys()].sort(), "the BuildNetErrorCode type");
 });
 
