@@ -1,6 +1,5 @@
 //! `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of the route table.
 
-use axum::Json;
 use serde_json::{json, Value};
 
 use super::handlers::builds::BuildBody;
@@ -193,6 +192,18 @@ pub(crate) fn operation_id(route: &RouteSpec) -> String {
     id
 }
 
-pub(crate) async fn openapi() -> Json<Value> {
-    Json(openapi_document())
+/// The document is the same for the life of the process: built on the first request (it
+/// derives every schema), served as the same bytes after.
+pub(crate) async fn openapi() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    static BODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = BODY.get_or_init(|| openapi_document().to_string());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body.as_str(),
+    )
+        .into_response()
 }

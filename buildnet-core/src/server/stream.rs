@@ -13,32 +13,29 @@ use tokio::sync::watch;
 use crate::events::EventEnvelope;
 use crate::follow::{BuildFollow, Followed};
 
+/// `items` until the server stops (at once if it has already begun to).
+fn until_stopped<S: Stream + Send + 'static>(
+    items: S,
+    mut stopping: watch::Receiver<bool>,
+) -> impl Stream<Item = S::Item> + Send + 'static {
+    // An error means the server is gone: that ends the stream too.
+    items.take_until(async move {
+        let _ = stopping.wait_for(|stopped| *stopped).await;
+    })
+}
+
 /// The items of `follow` (see [`crate::follow`]) up to its end, or until the server stops.
 pub(crate) fn follow_stream(
     follow: BuildFollow,
     stopping: watch::Receiver<bool>,
 ) -> impl Stream<Item = Followed> + Send + 'static {
-    stream::unfold(
-        (follow, stopping),
-        |(mut follow, mut stopping)| async move {
-            loop {
-                if *stopping.borrow() {
-                    return None;
-                }
-                tokio::select! {
-                    item = follow.next() => return match item {
-                        Followed::End => None,
-                        item => Some((item, (follow, stopping))),
-                    },
-                    changed = stopping.changed() => {
-                        if changed.is_err() {
-                            return None;
-                        }
-                    }
-                }
-            }
-        },
-    )
+    let items = stream::unfold(follow, |mut follow| async move {
+        match follow.next().await {
+            Followed::End => None,
+            item => Some((item, follow)),
+        }
+    });
+    until_stopped(items, stopping)
 }
 
 /// An item of a build stream as a server-sent event: `event` with the envelope, or `lagged`.
@@ -83,23 +80,12 @@ pub(crate) fn bus_stream(
     rx: tokio::sync::broadcast::Receiver<Arc<EventEnvelope>>,
     stopping: watch::Receiver<bool>,
 ) -> impl Stream<Item = BusItem> + Send + 'static {
-    stream::unfold((rx, stopping), |(mut rx, mut stopping)| async move {
-        loop {
-            if *stopping.borrow() {
-                return None;
-            }
-            tokio::select! {
-                next = rx.recv() => match next {
-                    Ok(env) => return Some((BusItem::Event(env), (rx, stopping))),
-                    Err(RecvError::Lagged(n)) => return Some((BusItem::Lagged(n), (rx, stopping))),
-                    Err(RecvError::Closed) => return None,
-                },
-                changed = stopping.changed() => {
-                    if changed.is_err() {
-                        return None;
-                    }
-                }
-            }
+    let items = stream::unfold(rx, |mut rx| async move {
+        match rx.recv().await {
+            Ok(env) => Some((BusItem::Event(env), rx)),
+            Err(RecvError::Lagged(n)) => Some((BusItem::Lagged(n), rx)),
+            Err(RecvError::Closed) => None,
         }
-    })
+    });
+    until_stopped(items, stopping)
 }
