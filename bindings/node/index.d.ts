@@ -237,6 +237,8 @@ export interface TargetFinishedEvent extends EventEnvelope {
   duration_ms: number
   exit_code: number | null
   error: string | null
+  /** The target's cache key, when one was computed. */
+  cache_key: string | null
 }
 
 /** A target's outputs came from the cache; `saved_ms` is what the original run took. */

@@ -86,6 +86,9 @@ pub enum Event {
         duration_ms: u64,
         exit_code: Option<i32>,
         error: Option<String>,
+        /// The target's cache key, when one was computed.
+        #[serde(default)]
+        cache_key: Option<String>,
     },
     /// A target's outputs came from the cache; `saved_ms` is what the original run took.
     CacheHit {

@@ -30,17 +30,18 @@ pub mod state;
 pub mod watch;
 pub mod workspace;
 
-pub use config::{Config, ServerOverrides};
-pub use daemon::{ArtifactPage, Daemon, SlotView, Status, WatchStatus, VERSION};
+pub use config::{Config, EnvMode, ServerOverrides};
+pub use daemon::{select_tasks, ArtifactPage, Daemon, SlotView, Status, WatchStatus, VERSION};
 pub use daemon_file::DaemonFile;
 pub use error::{Error, ErrorCode, Result};
 pub use event_stream::{EventStream, StreamItem};
 pub use events::{Event, EventEnvelope, StateOp};
 pub use follow::{BuildFollow, Followed, Pending};
 pub use hash::{blake3, blake3_file, xxh3_64, xxh3_file, TreeHash};
-pub use orchestrator::{log_path, BuildOptions};
+pub use orchestrator::{log_path, BuildOptions, DryRunEntry, Edges, TargetGraph};
 pub use runtime::{block_on, get as tokio_runtime};
 pub use state::{BuildRecord, BuildStatus, TargetRun, TargetStatus};
+pub use workspace::{OutputLogs as TaskOutputLogs, Repo, TaskSpec};
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -284,6 +284,7 @@ mod tests {
             duration_ms: ms,
             exit_code: None,
             error: None,
+            cache_key: None,
         }
     }
 

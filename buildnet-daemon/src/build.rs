@@ -113,7 +113,7 @@ pub fn build(
 }
 
 /// Asks the daemon serving this workspace to build; its answer streams the build's events.
-fn hand_off(
+pub fn hand_off(
     config: &buildnet_core::Config,
     address: &str,
     targets: &[String],
@@ -126,6 +126,10 @@ fn hand_off(
         "concurrency": options.concurrency,
         "fail_fast": options.fail_fast,
         "replay_logs": options.replay_logs,
+        "args": options.args,
+        "only": options.only,
+        "parallel": options.parallel,
+        "pm_run": options.pm_run,
     })
     .to_string();
     crate::client::request(
@@ -147,15 +151,8 @@ fn remote_build(
     json: bool,
     logs: OutputLogs,
 ) -> Result<ExitCode> {
-    use std::io::BufRead;
     let started = Instant::now();
     let token = config.server.token.as_deref();
-    if answer.status != 200 {
-        let status = answer.status;
-        let text = answer.text()?;
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        return Err(usage_error(crate::client::status_error(status, &json)));
-    }
     if !json {
         eprintln!("buildnet: building on the daemon at http://{address}");
     }
@@ -163,57 +160,33 @@ fn remote_build(
     let mut progress = Progress::new(!json && std::io::IsTerminal::is_terminal(&std::io::stdout()));
     progress.stream_logs = matches!(logs, OutputLogs::Full | OutputLogs::NewOnly);
     let mut id: Option<String> = None;
-    let (mut event, mut data) = (String::new(), String::new());
-    let mut lines = answer.body;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = lines
-            .read_line(&mut line)
-            .map_err(|e| Error::internal(format!("reading the daemon's event stream: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        let l = line.trim_end_matches(['\r', '\n']);
-        if let Some(v) = l.strip_prefix("event:") {
-            event = v.trim().to_string();
-        } else if let Some(v) = l.strip_prefix("data:") {
-            data.push_str(v.strip_prefix(' ').unwrap_or(v));
-        } else if l.is_empty() && !data.is_empty() {
-            match event.as_str() {
-                "build" => {
-                    let v: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
-                    if let Some(b) = v["build_id"].as_str() {
-                        id = Some(b.to_string());
-                        cancel_remote_on_signal(address, token, b)?;
-                    }
-                }
-                "event" => {
-                    if json {
-                        let _ = writeln!(out, "{data}");
-                    }
-                    if let Ok(env) = serde_json::from_str::<EventEnvelope>(&data) {
-                        if !json {
-                            progress.show(&mut out, &env.event);
-                        }
-                        if matches!(env.event, Event::BuildFinished { .. }) {
-                            break;
-                        }
-                    }
-                }
-                _ => {}
+    read_stream(config, address, answer, &mut |kind, data| {
+        match kind {
+            "build" => {
+                let v: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+                id = v["build_id"].as_str().map(str::to_owned);
             }
-            event.clear();
-            data.clear();
+            "event" => {
+                if json {
+                    let _ = writeln!(out, "{data}");
+                }
+                if let Ok(env) = serde_json::from_str::<EventEnvelope>(data) {
+                    if !json {
+                        progress.show(&mut out, &env.event);
+                    }
+                    if matches!(env.event, Event::BuildFinished { .. }) {
+                        return false;
+                    }
+                }
+            }
+            _ => {}
         }
-    }
+        true
+    })?;
     progress.running.clear();
     progress.redraw(&mut out, None);
     let id = id.ok_or_else(|| Error::internal("the daemon did not say which build it started"))?;
-    let path = format!("/api/v1/builds/{id}");
-    let answer = crate::client::get_json(address, &path, token)?;
-    let record: BuildRecord = serde_json::from_value(answer["build"].clone())
-        .map_err(|e| Error::internal(format!("the daemon sent an unreadable build: {e}")))?;
+    let record = fetch_record(config, address, &id)?;
     if json {
         let line = serde_json::to_string(&record).map_err(|e| Error::internal(e.to_string()))?;
         let _ = writeln!(out, "{line}");
@@ -250,6 +223,67 @@ fn remote_build(
     })
 }
 
+/// Reads the server-sent events of a build handed to the daemon, calling `on` with each
+/// event's kind and data until it returns `false` or the stream ends. The first `build` event
+/// names the build; Ctrl-C from then on cancels it on the daemon.
+pub fn read_stream(
+    config: &buildnet_core::Config,
+    address: &str,
+    answer: crate::client::Answer,
+    on: &mut dyn FnMut(&str, &str) -> bool,
+) -> Result<()> {
+    use std::io::BufRead;
+    let token = config.server.token.as_deref();
+    if answer.status != 200 {
+        let status = answer.status;
+        let text = answer.text()?;
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        return Err(usage_error(crate::client::status_error(status, &json)));
+    }
+    let (mut event, mut data) = (String::new(), String::new());
+    let mut lines = answer.body;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = lines
+            .read_line(&mut line)
+            .map_err(|e| Error::internal(format!("reading the daemon's event stream: {e}")))?;
+        if n == 0 {
+            return Ok(());
+        }
+        let l = line.trim_end_matches(['\r', '\n']);
+        if let Some(v) = l.strip_prefix("event:") {
+            event = v.trim().to_string();
+        } else if let Some(v) = l.strip_prefix("data:") {
+            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+        } else if l.is_empty() && !data.is_empty() {
+            if event == "build" {
+                let v: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+                if let Some(b) = v["build_id"].as_str() {
+                    cancel_remote_on_signal(address, token, b)?;
+                }
+            }
+            if !on(&event, &data) {
+                return Ok(());
+            }
+            event.clear();
+            data.clear();
+        }
+    }
+}
+
+/// The record of build `id` from the daemon at `address`.
+pub fn fetch_record(
+    config: &buildnet_core::Config,
+    address: &str,
+    id: &str,
+) -> Result<BuildRecord> {
+    let path = format!("/api/v1/builds/{id}");
+    let answer = crate::client::get_json(address, &path, config.server.token.as_deref())?;
+    serde_json::from_value(answer["build"].clone())
+        .map_err(|e| Error::internal(format!("the daemon sent an unreadable build: {e}")))
+}
+
 /// Ctrl-C or SIGTERM asks the daemon to cancel the build this command handed to it.
 fn cancel_remote_on_signal(address: &str, token: Option<&str>, id: &str) -> Result<()> {
     let (address, token, id) = (address.to_owned(), token.map(str::to_owned), id.to_owned());
@@ -269,7 +303,7 @@ fn cancel_remote_on_signal(address: &str, token: Option<&str>, id: &str) -> Resu
 
 /// Ctrl-C or SIGTERM cancels the build: its commands run in their own process groups, so the
 /// terminal's SIGINT does not reach them by itself.
-fn cancel_on_signal(daemon: &Daemon, id: &str) -> Result<()> {
+pub fn cancel_on_signal(daemon: &Daemon, id: &str) -> Result<()> {
     let (daemon, id) = (daemon.clone(), id.to_owned());
     on_interrupt(move || {
         eprintln!("buildnet: cancelling build {id}");

@@ -5,6 +5,7 @@
 mod build;
 mod client;
 mod commands;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ enum Command {
     Status(StatusArgs),
     /// Build targets (every target when none is named) and their dependencies
     Build(BuildArgs),
+    /// Run Turborepo tasks as `turbo run` does (package-manager workspace + turbo.json)
+    Run(run::RunArgs),
     /// Print the target graph (Graphviz DOT, or JSON)
     Graph(GraphArgs),
     /// List recent builds
@@ -213,12 +216,14 @@ fn main() -> ExitCode {
                 fail_fast: args.fail_fast,
                 // Cached logs are replayed only for those who will show them.
                 replay_logs: args.json || args.output_logs == OutputLogs::Full,
+                ..Default::default()
             },
             args.dry_run,
             args.json,
             args.output_logs,
             args.no_daemon,
         ),
+        Command::Run(args) => run::run(config, args),
         Command::Graph(args) => build::graph(config, &args.targets, args.json),
         Command::Builds(args) => build::builds(config, args.limit, args.json),
     };

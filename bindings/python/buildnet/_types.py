@@ -304,6 +304,8 @@ class TargetFinishedEvent(EventEnvelope):
     duration_ms: int
     exit_code: Optional[int]
     error: Optional[str]
+    #: The target's cache key, when one was computed.
+    cache_key: Optional[str]
 
 
 class CacheHitEvent(EventEnvelope):

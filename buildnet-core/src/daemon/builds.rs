@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::Daemon;
+use crate::config::Config;
 use crate::error::Result;
 use crate::hash::TreeHash;
 use crate::orchestrator::{BuildOptions, DryRunEntry, TargetGraph};
@@ -99,4 +100,55 @@ impl Daemon {
         self.check_open()?;
         TargetGraph::resolve(&self.config(), targets)
     }
+
+    /// The graph of `targets` with only the edges a build with `options` keeps.
+    pub fn graph_for(&self, targets: &[String], options: &BuildOptions) -> Result<TargetGraph> {
+        self.check_open()?;
+        TargetGraph::resolve_with(&self.config(), targets, options.edges())
+    }
+}
+
+/// The targets `turbo run <tasks>` asks for in a Turborepo workspace, run from `cwd`:
+/// `filters` in turbo's `--filter` grammar (`affected` adds `...[base...head]`, the refs from
+/// `TURBO_SCM_BASE`/`TURBO_SCM_HEAD`, else `GITHUB_BASE_REF`, else `main`...`HEAD`); with
+/// neither, from inside a package, that package alone. Outside a Turborepo workspace the
+/// names are targets and come back as given.
+pub fn select_tasks(
+    config: &Config,
+    tasks: &[String],
+    filters: &[String],
+    affected: bool,
+    cwd: &std::path::Path,
+) -> Result<Vec<String>> {
+    let Some(repo) = &config.repo else {
+        if !filters.is_empty() || affected {
+            return Err(crate::error::Error::invalid_argument(
+                "--filter and --affected need a package-manager workspace with a turbo.json",
+            ));
+        }
+        return Ok(tasks.to_vec());
+    };
+    let mut filters = filters.to_vec();
+    if affected {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        let base = var("TURBO_SCM_BASE")
+            .or_else(|| var("GITHUB_BASE_REF").map(|b| format!("origin/{b}")))
+            .unwrap_or_else(|| "main".into());
+        let head = var("TURBO_SCM_HEAD").unwrap_or_else(|| "HEAD".into());
+        filters.push(format!("...[{base}...{head}]"));
+    }
+    let packages = if filters.is_empty() {
+        match repo.package_at(cwd) {
+            Some(p) if p.name != crate::workspace::ROOT_PACKAGE => {
+                std::collections::BTreeSet::from([p.name.clone()])
+            }
+            _ => repo.packages.by_name.keys().cloned().collect(),
+        }
+    } else {
+        let root = repo.root.clone();
+        let mut changed =
+            |from: &str, to: Option<&str>| crate::process::git::changed_files(&root, from, to);
+        repo.select_packages(&filters, cwd, &mut changed)?
+    };
+    repo.entry_points(tasks, &packages)
 }

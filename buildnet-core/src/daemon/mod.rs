@@ -16,6 +16,7 @@ mod lifecycle;
 mod state;
 mod status;
 
+pub use builds::select_tasks;
 pub(crate) use lifecycle::Serving;
 pub use status::{ArtifactPage, ArtifactTotals, SlotView, Status, WatchStatus};
 

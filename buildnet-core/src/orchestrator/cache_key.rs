@@ -5,10 +5,13 @@
 //!
 //! 1. a format tag (`buildnet-cache-v1`), so a change of this scheme never reuses old entries;
 //! 2. the target's definition: command, working directory, output globs and adapter (the
-//!    command as it will run, adapter defaults applied);
-//! 3. for each name in `env`, sorted: the name and its value (or a marker for unset);
+//!    command as it will run, adapter defaults applied), and for a Turborepo task its resolved
+//!    definition, external dependency closure, env mode and pass-through names;
+//! 3. for each variable `env` names (plain names, and every variable a `FOO_*` pattern
+//!    matches), sorted: the name and its value (or a marker for a plain name that is unset);
 //! 4. for each input file, sorted by path: its path relative to the workspace root and the
-//!    blake3 of its contents (the tree hasher's stat cache avoids re-reading unchanged files);
+//!    blake3 of its contents (the tree hasher's stat cache avoids re-reading unchanged files;
+//!    a Turborepo task's global inputs are among them);
 //! 5. for each dependency, sorted: its name and its own cache key, so any change upstream
 //!    reaches every dependent.
 //!
@@ -43,11 +46,12 @@ fn part(hasher: &mut blake3::Hasher, bytes: &[u8]) {
 }
 
 impl KeyComponents {
-    /// Gathers the parts of `target`'s key. `env` reads a variable; `files` are the input
-    /// hashes relative to the workspace root; `deps` are the dependencies' keys.
+    /// Gathers the parts of `target`'s key. `env` holds the variables its `env` names (see
+    /// [`crate::process::env::for_key`]); `files` are the input hashes relative to the
+    /// workspace root; `deps` are the dependencies' keys.
     pub fn gather(
         target: &ResolvedTarget,
-        env: impl Fn(&str) -> Option<String>,
+        env: BTreeMap<String, Option<String>>,
         files: BTreeMap<String, String>,
         deps: BTreeMap<String, String>,
     ) -> (KeyComponents, String) {
@@ -62,16 +66,15 @@ impl KeyComponents {
             &mut definition,
             target.adapter.as_deref().unwrap_or("").as_bytes(),
         );
+        for extra in &target.key_extra {
+            part(&mut definition, extra.as_bytes());
+        }
         let mut env_values = BTreeMap::new();
         let mut key = blake3::Hasher::new();
         part(&mut key, FORMAT_TAG);
         let definition = definition.finalize();
         part(&mut key, definition.as_bytes());
-        let mut names = target.env.clone();
-        names.sort();
-        names.dedup();
-        for name in names {
-            let value = env(&name);
+        for (name, value) in env {
             part(&mut key, name.as_bytes());
             match &value {
                 Some(v) => {
@@ -155,6 +158,11 @@ mod tests {
             timeout: None,
             cache: true,
             adapter: None,
+            pass_env: Vec::new(),
+            env_mode: Default::default(),
+            root_inputs: Vec::new(),
+            key_extra: Vec::new(),
+            task: None,
         }
     }
 
@@ -168,7 +176,7 @@ mod tests {
     #[test]
     fn every_part_changes_the_key_and_is_explained() {
         let t = target();
-        let env = |v: &'static str| move |_: &str| Some(v.to_string());
+        let env = |v: &'static str| BTreeMap::from([("NODE_ENV".to_string(), Some(v.to_string()))]);
         let base_files = files(&[("lib/src/a.ts", "h1")]);
         let (c0, k0) = KeyComponents::gather(&t, env("dev"), base_files.clone(), BTreeMap::new());
         let (_, same) = KeyComponents::gather(&t, env("dev"), base_files.clone(), BTreeMap::new());
@@ -222,13 +230,13 @@ mod tests {
         let t = target();
         let (c, k1) = KeyComponents::gather(
             &t,
-            |n| (n == "NODE_ENV").then(|| "secret".into()),
+            BTreeMap::from([("NODE_ENV".to_string(), Some("secret".to_string()))]),
             BTreeMap::new(),
             BTreeMap::new(),
         );
         let (_, k2) = KeyComponents::gather(
             &t,
-            |n| (n == "NODE_ENV").then(|| "secret".into()),
+            BTreeMap::from([("NODE_ENV".to_string(), Some("secret".to_string()))]),
             BTreeMap::new(),
             BTreeMap::new(),
         );

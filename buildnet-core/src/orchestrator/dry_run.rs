@@ -17,6 +17,8 @@ pub struct DryRunEntry {
     pub hit: bool,
     /// For a miss: what changed since the target's last cached run.
     pub reasons: Vec<String>,
+    /// The input files the key covers: path (relative to the workspace root) -> blake3.
+    pub inputs: BTreeMap<String, String>,
 }
 
 impl Orchestrator {
@@ -27,17 +29,18 @@ impl Orchestrator {
         targets: &[String],
         options: &BuildOptions,
     ) -> Result<Vec<DryRunEntry>> {
-        let graph = TargetGraph::resolve(config, targets)?;
+        let graph = TargetGraph::resolve_with(config, targets, options.edges())?;
         self.load_stats();
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
         let mut entries = Vec::new();
-        for target in ResolvedTarget::resolve_all(config, &graph.order) {
+        for target in ResolvedTarget::resolve_all(config, &graph.order, options.run_args()) {
             let name = &target.name;
             let dep_keys = graph.deps[name]
                 .iter()
                 .map(|d| (d.clone(), keys[d].clone()))
                 .collect();
             let (components, key) = self.cache_key(config, &target, dep_keys)?;
+            let inputs = components.files.clone();
             let stored = self.store.cache_entry(&key)?.is_some();
             let hit = target.cache && !options.force && stored;
             let reasons = if hit {
@@ -69,6 +72,7 @@ impl Orchestrator {
                 cache_key: key,
                 hit,
                 reasons,
+                inputs,
             });
         }
         Ok(entries)

@@ -1,7 +1,12 @@
 //! The target graph: the targets asked for and everything they depend on, in dependency order.
 //!
 //! Resolution fails before anything runs: an unknown target is reported with the list of known
-//! ones, a cycle with its path (`a -> b -> a`).
+//! ones, a cycle with its path (`a -> b -> a`), a dependency on a persistent Turborepo task
+//! (one that never ends) by both names.
+//!
+//! In a Turborepo workspace a bare task name (`build`) asks for that task of every package
+//! that defines it; `pkg#task` for one. A task's `with` siblings join the build without an
+//! edge.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,6 +14,17 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
+
+/// Which dependency edges a build keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Edges {
+    #[default]
+    All,
+    /// The targets asked for, without their dependencies.
+    Only,
+    /// The dependencies run too, but nothing waits for anything.
+    Parallel,
+}
 
 /// A resolved, acyclic graph.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -22,11 +38,47 @@ pub struct TargetGraph {
 impl TargetGraph {
     /// Resolves `requested` (every target when empty) against `config`.
     pub fn resolve(config: &Config, requested: &[String]) -> Result<TargetGraph> {
-        let roots: Vec<String> = if requested.is_empty() {
-            config.targets.keys().cloned().collect()
-        } else {
-            requested.to_vec()
-        };
+        Self::resolve_with(config, requested, Edges::All)
+    }
+
+    /// Resolves `requested` with `edges`: all of them, none (`only`: the targets asked for
+    /// alone), or dependencies included but not waited for (`parallel`).
+    pub fn resolve_with(
+        config: &Config,
+        requested: &[String],
+        edges: Edges,
+    ) -> Result<TargetGraph> {
+        let mut roots: Vec<String> = Vec::new();
+        if requested.is_empty() {
+            roots = config.targets.keys().cloned().collect();
+        }
+        for name in requested {
+            if !config.targets.contains_key(name) {
+                let tasks: Vec<String> = config
+                    .targets
+                    .iter()
+                    .filter(|(_, t)| t.task.as_ref().is_some_and(|s| s.task == *name))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                if !tasks.is_empty() {
+                    roots.extend(tasks);
+                    continue;
+                }
+            }
+            roots.push(name.clone());
+        }
+        // `with` siblings run beside what asked for them.
+        let mut at = 0;
+        while at < roots.len() {
+            if let Some(spec) = config.targets.get(&roots[at]).and_then(|t| t.task.as_ref()) {
+                for sibling in &spec.with {
+                    if !roots.contains(sibling) {
+                        roots.push(sibling.clone());
+                    }
+                }
+            }
+            at += 1;
+        }
         for name in &roots {
             if name.trim().is_empty() {
                 return Err(Error::invalid_argument(format!(
@@ -53,6 +105,21 @@ impl TargetGraph {
         let mut path = Vec::new();
         for root in &roots {
             visit(config, root, &mut path, &mut done, &mut graph)?;
+        }
+        match edges {
+            Edges::All => {}
+            Edges::Only => {
+                graph.order.retain(|t| roots.contains(t));
+                graph.deps.retain(|t, _| roots.contains(t));
+                for deps in graph.deps.values_mut() {
+                    deps.retain(|d| roots.contains(d));
+                }
+            }
+            Edges::Parallel => {
+                for deps in graph.deps.values_mut() {
+                    deps.clear();
+                }
+            }
         }
         Ok(graph)
     }
@@ -110,6 +177,16 @@ fn visit(
     deps.sort();
     deps.dedup();
     for dep in &deps {
+        let persistent = config
+            .targets
+            .get(dep)
+            .and_then(|t| t.task.as_ref())
+            .is_some_and(|s| s.definition.persistent);
+        if persistent {
+            return Err(Error::config(format!(
+                "{dep:?} is a persistent task, {name:?} cannot depend on it"
+            )));
+        }
         visit(config, dep, path, done, graph)?;
     }
     path.pop();

@@ -32,7 +32,7 @@ use crate::state::{Store, TargetRun};
 
 pub use cache_key::KeyComponents;
 pub use dry_run::DryRunEntry;
-pub use graph::TargetGraph;
+pub use graph::{Edges, TargetGraph};
 pub use logs::log_path;
 pub use options::BuildOptions;
 pub use outputs::Manifest;
@@ -192,6 +192,7 @@ impl Orchestrator {
             duration_ms: run.duration_ms.unwrap_or(0) as u64,
             exit_code: run.exit_code,
             error: run.error.clone(),
+            cache_key: run.cache_key.clone(),
         });
     }
 }

@@ -17,6 +17,41 @@ pub struct BuildOptions {
     /// Publish a cached run's stored log as `target_log` events, as if it ran (default true).
     #[serde(default = "yes")]
     pub replay_logs: bool,
+    /// Arguments appended to every Turborepo task's script (what follows `--` on turbo's
+    /// command line); they enter the tasks' keys.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Run Turborepo tasks as `<pm> run <script>` instead of starting the script directly.
+    #[serde(default)]
+    pub pm_run: bool,
+    /// Run only the targets asked for, not their dependencies (`turbo run --only`).
+    #[serde(default)]
+    pub only: bool,
+    /// Run the targets asked for and their dependencies without waiting for each other
+    /// (`turbo run --parallel`).
+    #[serde(default)]
+    pub parallel: bool,
+}
+
+impl BuildOptions {
+    /// Which dependency edges the build keeps.
+    pub fn edges(&self) -> super::graph::Edges {
+        if self.only {
+            super::graph::Edges::Only
+        } else if self.parallel {
+            super::graph::Edges::Parallel
+        } else {
+            super::graph::Edges::All
+        }
+    }
+
+    /// What the options add to the targets' definitions.
+    pub fn run_args(&self) -> super::target::RunArgs<'_> {
+        super::target::RunArgs {
+            args: &self.args,
+            pm_run: self.pm_run,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -30,6 +65,10 @@ impl Default for BuildOptions {
             concurrency: None,
             fail_fast: false,
             replay_logs: true,
+            args: Vec::new(),
+            pm_run: false,
+            only: false,
+            parallel: false,
         }
     }
 }

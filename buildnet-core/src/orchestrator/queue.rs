@@ -85,7 +85,7 @@ impl Orchestrator {
         targets: &[String],
         options: BuildOptions,
     ) -> Result<(String, Vec<String>)> {
-        let graph = TargetGraph::resolve(&config, targets)?;
+        let graph = TargetGraph::resolve_with(&config, targets, options.edges())?;
         let order = graph.order.clone();
         let id = format!("{:012x}-{}", now_ms(), &random_token()?[..8]);
         self.store.build_insert(&id, targets, &graph.order)?;

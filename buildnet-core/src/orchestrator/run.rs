@@ -7,7 +7,7 @@ use super::{
     log_path, outputs, BuildCtx, KeyComponents, Manifest, Orchestrator, ResolvedTarget, RunResult,
     TargetOutcome,
 };
-use crate::config::Config;
+use crate::config::{Config, EnvMode};
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::process::{self, Outcome, RunSpec};
@@ -159,12 +159,18 @@ impl Orchestrator {
                 }
             }
         }
+        if target.is_noop() {
+            // A Turborepo task whose package lacks the script: it orders and keys, runs nothing.
+            run.status = TargetStatus::Succeeded;
+            return Ok(None);
+        }
         // Recorded as running only when a command really runs; a hit goes straight to its end.
         let _ = self.store.target_run_update(ctx.id, run);
         let spec = RunSpec {
             command: &target.command,
             cwd: &target.cwd,
-            env: vec![("PATH".into(), target.path_env(&ctx.config.root))],
+            env: command_env(ctx.config, target, &key),
+            clear_env: target.env_mode == EnvMode::Strict,
             timeout: target.timeout,
             log_path: &log_path,
         };
@@ -213,6 +219,14 @@ impl Orchestrator {
             return Ok(None);
         }
         let duration_ms = ran.elapsed().as_millis() as u64;
+        if let Some(task) = &target.task {
+            // turbo's `.turbo/turbo-<task>.log`: among the outputs, so a hit restores it.
+            let dest = target.cwd.join(&task.log_file);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
+            }
+            std::fs::copy(&log_path, &dest).map_err(|e| Error::io(dest.display(), e))?;
+        }
         let paths = outputs::collect(&ctx.config.root, &target.cwd, &target.outputs)?;
         Ok(Some(RunResult {
             key,
@@ -265,17 +279,81 @@ impl Orchestrator {
         } else {
             format!("{}/", target.cwd_rel.trim_end_matches('/'))
         };
-        let files = tree
+        let mut files: BTreeMap<String, String> = tree
             .files
             .into_iter()
             .map(|f| (format!("{prefix}{}", f.path), f.hash))
             .collect();
+        files.extend(self.root_input_files(config, target)?);
+        let vars = process::env::current();
         Ok(KeyComponents::gather(
             target,
-            |n| std::env::var(n).ok(),
+            process::env::for_key(&target.env, &vars),
             files,
             dep_keys,
         ))
+    }
+
+    /// The files of `target`'s inputs named from the workspace root: a plain path is hashed
+    /// alone (if it exists), a glob walks from its literal start.
+    fn root_input_files(
+        &self,
+        config: &Config,
+        target: &ResolvedTarget,
+    ) -> Result<BTreeMap<String, String>> {
+        let mut files = BTreeMap::new();
+        if target.root_inputs.is_empty() {
+            return Ok(files);
+        }
+        let excludes: Vec<&String> = target
+            .root_inputs
+            .iter()
+            .filter(|g| g.starts_with('!'))
+            .collect();
+        for glob in target.root_inputs.iter().filter(|g| !g.starts_with('!')) {
+            let is_glob = glob.contains(['*', '?', '[', '{']);
+            if !is_glob {
+                let path = config.root.join(glob);
+                if path.is_file() && !excludes.iter().any(|e| &e[1..] == glob) {
+                    let hash = self.hasher.hash_file(&path)?;
+                    files.insert(glob.clone(), hash.to_hex().to_string());
+                }
+                continue;
+            }
+            let literal: Vec<&str> = glob
+                .split('/')
+                .take_while(|p| !p.contains(['*', '?', '[', '{']))
+                .collect();
+            let base = literal.join("/");
+            let dir = config.root.join(&base);
+            if !dir.is_dir() {
+                continue;
+            }
+            let strip = |g: &str| -> String {
+                if base.is_empty() {
+                    g.to_owned()
+                } else {
+                    g.strip_prefix(&format!("{base}/")).unwrap_or(g).to_owned()
+                }
+            };
+            let mut globs = vec![strip(glob)];
+            globs.extend(excludes.iter().map(|e| format!("!{}", strip(&e[1..]))));
+            let tree = self.hasher.hash_tree_within(
+                &config.root,
+                &dir,
+                &globs,
+                std::slice::from_ref(&config.state_dir),
+            )?;
+            for f in tree.files {
+                let rel = if base.is_empty() {
+                    f.path
+                } else {
+                    format!("{base}/{}", f.path)
+                };
+                files.insert(rel, f.hash);
+            }
+        }
+        Ok(files)
     }
 
     /// Publishes a cached run's log as if it ran. The log stays in the artifact store (the
@@ -299,4 +377,38 @@ impl Orchestrator {
         }
         Ok(())
     }
+}
+
+/// The variables set for `target`'s command on top of what [`RunSpec::clear_env`] keeps:
+/// `PATH` with the workspace's tools, in strict mode the pass-through list and the variables
+/// the target names, and for a Turborepo task the package manager's `npm_*` variables and
+/// `TURBO_HASH`.
+fn command_env(
+    config: &Config,
+    target: &ResolvedTarget,
+    key: &str,
+) -> Vec<(String, std::ffi::OsString)> {
+    let mut env: Vec<(String, std::ffi::OsString)> =
+        vec![("PATH".into(), target.path_env(&config.root))];
+    if target.env_mode == EnvMode::Strict {
+        let names: Vec<String> = target.env.iter().chain(&target.pass_env).cloned().collect();
+        let vars = process::env::current();
+        for (k, v) in process::env::for_command(true, &names, &vars) {
+            if k != "PATH" {
+                env.push((k, v.into()));
+            }
+        }
+    }
+    if let Some(task) = &target.task {
+        for (k, v) in task.script_env(&config.root) {
+            env.push((k, v.into()));
+        }
+        env.push(("TURBO_HASH".into(), short_hash(key).into()));
+    }
+    env
+}
+
+/// The 16-hex form of a key that turbo users see (`TURBO_HASH`, dry runs, log lines).
+pub fn short_hash(key: &str) -> &str {
+    &key[..key.len().min(16)]
 }

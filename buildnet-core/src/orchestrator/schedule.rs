@@ -41,7 +41,7 @@ impl Orchestrator {
             .map(|name| graph.deps[name].iter().map(|d| index[d.as_str()]).collect())
             .collect();
         let mut resolved: Vec<Option<ResolvedTarget>> =
-            ResolvedTarget::resolve_all(ctx.config, order)
+            ResolvedTarget::resolve_all(ctx.config, order, ctx.options.run_args())
                 .into_iter()
                 .map(Some)
                 .collect();

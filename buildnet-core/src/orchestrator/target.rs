@@ -20,9 +20,10 @@
 //! its folder that git would not ignore; a target's outputs never count as its inputs.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{Config, TargetConfig};
+use crate::config::{Config, EnvMode, TargetConfig, TaskSpec};
 
 /// A target with every default applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,25 @@ pub struct ResolvedTarget {
     pub timeout: Option<Duration>,
     pub cache: bool,
     pub adapter: Option<String>,
+    /// Passed to the command, not hashed.
+    pub pass_env: Vec<String>,
+    pub env_mode: EnvMode,
+    /// Input globs relative to the workspace root.
+    pub root_inputs: Vec<String>,
+    /// Further parts of the definition the key covers (a Turborepo task's resolved
+    /// definition, external dependencies and args).
+    pub key_extra: Vec<String>,
+    /// The Turborepo task this target is, if it is one.
+    pub task: Option<Arc<TaskSpec>>,
+}
+
+/// What a build adds to its targets' definitions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunArgs<'a> {
+    /// Arguments after `--`, appended to every Turborepo task's script.
+    pub args: &'a [String],
+    /// Run Turborepo tasks through `<pm> run` instead of starting the script directly.
+    pub pm_run: bool,
 }
 
 struct AdapterDefaults {
@@ -108,19 +128,30 @@ pub fn package_manager(root: &Path) -> &'static str {
 
 impl ResolvedTarget {
     pub fn resolve(config: &Config, name: &str, t: &TargetConfig) -> ResolvedTarget {
-        Self::resolve_with(config, name, t, &|| package_manager(&config.root))
+        Self::resolve_with(
+            config,
+            name,
+            t,
+            &|| package_manager(&config.root),
+            RunArgs::default(),
+        )
     }
 
     /// Resolves every target named, looking for the package manager only once.
     pub fn resolve_all<'a>(
         config: &Config,
         names: impl IntoIterator<Item = &'a String>,
+        run: RunArgs<'_>,
     ) -> Vec<ResolvedTarget> {
         let pm = std::sync::OnceLock::new();
         let pm = || *pm.get_or_init(|| package_manager(&config.root));
+        let run = RunArgs {
+            pm_run: run.pm_run || config.pm_run,
+            ..run
+        };
         names
             .into_iter()
-            .map(|name| Self::resolve_with(config, name, &config.targets[name], &pm))
+            .map(|name| Self::resolve_with(config, name, &config.targets[name], &pm, run))
             .collect()
     }
 
@@ -129,7 +160,11 @@ impl ResolvedTarget {
         name: &str,
         t: &TargetConfig,
         pm: &dyn Fn() -> &'static str,
+        run: RunArgs<'_>,
     ) -> ResolvedTarget {
+        if let Some(task) = &t.task {
+            return Self::resolve_task(config, name, t, task, run);
+        }
         let defaults = t
             .adapter
             .as_deref()
@@ -163,15 +198,65 @@ impl ResolvedTarget {
             timeout: t.timeout_ms.map(Duration::from_millis),
             cache: t.cache,
             adapter: t.adapter.clone(),
+            pass_env: t.pass_env.clone(),
+            env_mode: t.env_mode,
+            root_inputs: Vec::new(),
+            key_extra: Vec::new(),
+            task: None,
         }
     }
 
-    /// `PATH` with the workspace's tool folders in front.
+    /// A Turborepo task: its script as the package manager would run it.
+    fn resolve_task(
+        config: &Config,
+        name: &str,
+        t: &TargetConfig,
+        task: &Arc<TaskSpec>,
+        run: RunArgs<'_>,
+    ) -> ResolvedTarget {
+        let cwd_rel = t.cwd.clone().unwrap_or_else(|| ".".into());
+        let definition = serde_json::to_string(&task.definition).unwrap_or_default();
+        ResolvedTarget {
+            name: name.to_owned(),
+            command: task.command(run.args, run.pm_run),
+            cwd: config.root.join(&cwd_rel),
+            cwd_rel,
+            inputs: t.inputs.clone(),
+            outputs: t.outputs.clone(),
+            env: t.env.clone(),
+            timeout: t.timeout_ms.map(Duration::from_millis),
+            cache: t.cache,
+            adapter: None,
+            pass_env: t.pass_env.clone(),
+            env_mode: t.env_mode,
+            root_inputs: task.root_inputs.clone(),
+            key_extra: vec![
+                definition,
+                task.external_deps.clone(),
+                format!("{:?}", task.env_mode),
+                t.pass_env.join(","),
+            ],
+            task: Some(Arc::clone(task)),
+        }
+    }
+
+    /// Whether this target runs nothing (a Turborepo task whose package lacks the script).
+    pub fn is_noop(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| t.script.is_none())
+    }
+
+    /// `PATH` with the workspace's tool folders in front: `node_modules/.bin` of the target's
+    /// folder and of every folder above it up to the workspace root.
     pub fn path_env(&self, root: &Path) -> std::ffi::OsString {
-        let mut dirs = vec![
-            self.cwd.join("node_modules/.bin"),
-            root.join("node_modules/.bin"),
-        ];
+        let mut dirs: Vec<PathBuf> = self
+            .cwd
+            .ancestors()
+            .take_while(|d| d.starts_with(root))
+            .map(|d| d.join("node_modules/.bin"))
+            .collect();
+        if dirs.is_empty() {
+            dirs.push(root.join("node_modules/.bin"));
+        }
         if let Some(path) = std::env::var_os("PATH") {
             dirs.extend(std::env::split_paths(&path));
         }

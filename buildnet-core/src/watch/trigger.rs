@@ -79,16 +79,30 @@ impl WatchLoop {
     /// Prepares matching for `config`'s targets.
     fn compile(&mut self, config: Arc<Config>) {
         let names: Vec<String> = config.targets.keys().cloned().collect();
-        self.matchers = ResolvedTarget::resolve_all(&config, &names)
+        let root = config.root.clone();
+        self.matchers = ResolvedTarget::resolve_all(&config, &names, Default::default())
             .into_iter()
-            .filter_map(|t| {
-                let (include, exclude) = crate::hash::compile_globs(&t.input_globs()).ok()?;
-                Some(Matcher {
-                    name: t.name,
-                    cwd: t.cwd,
-                    include,
-                    exclude,
-                })
+            .flat_map(|t| {
+                let own =
+                    crate::hash::compile_globs(&t.input_globs())
+                        .ok()
+                        .map(|(include, exclude)| Matcher {
+                            name: t.name.clone(),
+                            cwd: t.cwd.clone(),
+                            include,
+                            exclude,
+                        });
+                // Files named from the workspace root (a Turborepo task's global inputs).
+                let from_root = (!t.root_inputs.is_empty())
+                    .then(|| crate::hash::compile_globs(&t.root_inputs).ok())
+                    .flatten()
+                    .map(|(include, exclude)| Matcher {
+                        name: t.name.clone(),
+                        cwd: root.clone(),
+                        include,
+                        exclude,
+                    });
+                own.into_iter().chain(from_root)
             })
             .collect();
         self.dependents.clear();
@@ -151,7 +165,7 @@ impl WatchLoop {
     /// Handles changed `paths`. `listed`: they come from listing folders just watched, which
     /// are not to be listed again (their subfolders were watched with them).
     fn changed(&mut self, paths: Vec<PathBuf>, listed: bool) {
-        let config_file = self.config.file.clone();
+        let config_files = self.config.sources();
         let mut new_dirs = Vec::new();
         for path in paths {
             if path.starts_with(&self.shared.state_dir)
@@ -163,7 +177,7 @@ impl WatchLoop {
                 continue;
             }
             self.hasher.invalidate(&path);
-            if config_file.as_deref() == Some(path.as_path()) {
+            if config_files.contains(&path) {
                 if !listed {
                     self.config_changed();
                 }
@@ -225,7 +239,7 @@ impl WatchLoop {
                 self.add_pending(all, "buildnet.yaml".into());
             }
             Err(err) => {
-                tracing::warn!(%err, "buildnet.yaml changed but does not load; kept the old one")
+                tracing::warn!(%err, "the configuration changed but does not load; kept the old one")
             }
         }
     }

@@ -39,6 +39,18 @@ pub(crate) struct BuildBody {
     fail_fast: bool,
     /// Publish cached runs' logs as `target_log` events (default true).
     replay_logs: Option<bool>,
+    /// Arguments appended to every Turborepo task's script (turbo's `-- args`).
+    #[serde(default)]
+    args: Vec<String>,
+    /// Run the targets asked for without their dependencies.
+    #[serde(default)]
+    only: bool,
+    /// Run the dependencies too, without waiting for each other.
+    #[serde(default)]
+    parallel: bool,
+    /// Run Turborepo tasks through `<pm> run` instead of starting their scripts directly.
+    #[serde(default)]
+    pm_run: bool,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +77,10 @@ pub(crate) async fn start_build(
         concurrency: req.concurrency,
         fail_fast: req.fail_fast,
         replay_logs: req.replay_logs.unwrap_or(true),
+        args: req.args,
+        only: req.only,
+        parallel: req.parallel,
+        pm_run: req.pm_run,
     };
     let daemon = app.inner.daemon.clone();
     // Subscribed before the build starts, so a stream misses none of its events.

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub use crate::workspace::{OutputLogs, Repo, TaskSpec};
+
 /// What an acknowledged write survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,6 +57,14 @@ pub struct Config {
     pub durability: Durability,
     pub cache: CacheConfig,
     pub targets: BTreeMap<String, TargetConfig>,
+    /// Whether a `turbo.json` next to this file (or found alone) adds its tasks: `auto` (yes)
+    /// or `off`.
+    pub turbo: TurboMode,
+    /// Run Turborepo tasks as `<pm> run <script>` instead of starting the script directly.
+    pub pm_run: bool,
+    /// The Turborepo repository whose tasks are among `targets`, when there is one.
+    #[serde(skip)]
+    pub repo: Option<std::sync::Arc<Repo>>,
     /// `--host`/`--port` from the command line: they win over the file and the environment,
     /// and survive a reload.
     #[serde(skip)]
@@ -143,10 +153,47 @@ pub struct TargetConfig {
     /// A known tool whose defaults apply (`esbuild`, `bun`, `tsc`, `vite`, `npm-script`).
     #[serde(default)]
     pub adapter: Option<String>,
+    /// Variables passed to the command without entering the key (names, `FOO_*` wildcards,
+    /// `!` to take one back): turbo's `passThroughEnv`.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
+    /// Which of the daemon's variables the command sees: `loose` (the default here: all of
+    /// them) or `strict` (only a fixed list, `PATH` and `HOME` among them, plus `env` and
+    /// `pass_env`; the default for Turborepo tasks, as in turbo).
+    #[serde(default)]
+    pub env_mode: EnvMode,
+    /// Set by the package-manager workspace reader for a `turbo.json` task; never written in
+    /// `buildnet.yaml`.
+    #[serde(skip)]
+    pub task: Option<std::sync::Arc<TaskSpec>>,
+}
+
+/// Which of the daemon's environment variables a command sees.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvMode {
+    /// Every variable of the daemon (BuildNet's own secrets excepted).
+    #[default]
+    Loose,
+    /// Only a fixed list of system variables, plus the target's `env` and `pass_env`.
+    Strict,
 }
 
 fn default_true() -> bool {
     true
+}
+
+/// Whether a `turbo.json` is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurboMode {
+    /// The tasks of a root `turbo.json` in the same folder join the targets.
+    #[default]
+    Auto,
+    /// `turbo.json` is not read.
+    Off,
 }
 
 /// The file as written: every field optional, unknown fields refused.
@@ -167,6 +214,10 @@ struct RawConfig {
     cache: CacheConfig,
     #[serde(default)]
     targets: BTreeMap<String, TargetConfig>,
+    #[serde(default)]
+    turbo: TurboMode,
+    #[serde(default)]
+    pm_run: bool,
 }
 
 impl Config {
@@ -179,8 +230,9 @@ impl Config {
             None => {
                 let cwd = std::env::current_dir()
                     .map_err(|e| Error::io("reading the current directory", e))?;
-                match discover(&cwd) {
-                    Some(found) => Self::from_file(&found)?,
+                match discover_root(&cwd)? {
+                    Some(Found::Yaml(found)) => Self::from_file(&found)?,
+                    Some(Found::Turbo(root)) => Self::parse("", None, &root)?,
                     None => Self::parse("", None, &cwd)?,
                 }
             }
@@ -233,7 +285,7 @@ impl Config {
         };
         let root = absolute(root)?;
         let state_dir = root.join(raw.state_dir.as_deref().unwrap_or(".buildnet"));
-        let config = Config {
+        let mut config = Config {
             db_path: state_dir.join("state.db"),
             state_dir,
             root,
@@ -244,12 +296,70 @@ impl Config {
             durability: raw.durability,
             cache: raw.cache,
             targets: raw.targets,
+            turbo: raw.turbo,
+            pm_run: raw.pm_run,
+            repo: None,
             overrides: ServerOverrides::default(),
         };
         config
             .validate()
             .map_err(|e| Error::config(format!("{name}: {}", e.message())))?;
+        config.read_turbo()?;
         Ok(config)
+    }
+
+    /// Adds the tasks of the root `turbo.json` in the root folder, if there is one (and
+    /// `turbo` is not `off`).
+    fn read_turbo(&mut self) -> Result<()> {
+        if self.turbo == TurboMode::Off {
+            return Ok(());
+        }
+        let Some(file) = crate::workspace::turbo_json::find_in(&self.root)? else {
+            return Ok(());
+        };
+        if crate::workspace::turbo_json::is_package_file(&file) {
+            return Ok(());
+        }
+        let repo = Repo::read(&file)?;
+        for warning in &repo.warnings {
+            tracing::warn!("{warning}");
+        }
+        for (id, task) in &repo.tasks {
+            let target = TargetConfig {
+                command: task.spec.script.clone(),
+                cwd: Some(task.cwd.clone()),
+                deps: task.deps.clone(),
+                inputs: task.inputs.clone(),
+                outputs: task.outputs.clone(),
+                env: task.env.clone(),
+                timeout_ms: None,
+                cache: task.cache,
+                adapter: None,
+                pass_env: task.pass_env.clone(),
+                env_mode: if task.strict {
+                    EnvMode::Strict
+                } else {
+                    EnvMode::Loose
+                },
+                task: Some(std::sync::Arc::clone(&task.spec)),
+            };
+            if self.targets.insert(id.clone(), target).is_some() {
+                return Err(Error::config(format!(
+                    "target {id} is both in buildnet.yaml and a turbo.json task"
+                )));
+            }
+        }
+        self.repo = Some(std::sync::Arc::new(repo));
+        Ok(())
+    }
+
+    /// The files whose change means the configuration must be read again.
+    pub fn sources(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self.file.iter().cloned().collect();
+        if let Some(repo) = &self.repo {
+            files.extend(repo.sources.iter().cloned());
+        }
+        files
     }
 
     /// Sets command-line overrides of the listening address (kept across reloads).
@@ -320,7 +430,9 @@ impl Config {
             }
         }
         for (name, target) in &self.targets {
-            validate_target(name, target, &self.targets)?;
+            if target.task.is_none() {
+                validate_target(name, target, &self.targets)?;
+            }
         }
         Ok(())
     }
@@ -383,21 +495,31 @@ fn validate_target(
                 .map_err(|e| field(&format!(".{list}"), format!("invalid glob {glob:?}: {e}")))?;
         }
     }
-    for var in &target.env {
-        let valid = !var.is_empty()
-            && !var.starts_with(|c: char| c.is_ascii_digit())
-            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            return Err(field(
-                ".env",
-                format!("{var:?} is not an environment variable name"),
-            ));
+    for (list, vars) in [("env", &target.env), ("pass_env", &target.pass_env)] {
+        for var in vars {
+            if !is_env_pattern(var) {
+                return Err(field(
+                    &format!(".{list}"),
+                    format!("{var:?} is not an environment variable name (or a FOO_* pattern)"),
+                ));
+            }
         }
     }
     if target.timeout_ms == Some(0) {
         return Err(field(".timeout_ms", "must be at least 1".into()));
     }
     Ok(())
+}
+
+/// An environment variable name, a `FOO_*` wildcard (`*` anywhere), or either with a leading
+/// `!` (taken back out of what the others matched).
+pub fn is_env_pattern(var: &str) -> bool {
+    let name = var.strip_prefix('!').unwrap_or(var);
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*')
 }
 
 /// A path in the config must stay inside the workspace: relative, with no `..` leaving it.
@@ -418,6 +540,35 @@ fn check_relative(path: &str) -> std::result::Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// What marks a workspace root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// A `buildnet.yaml` (a `turbo.json` beside it is read too).
+    Yaml(PathBuf),
+    /// The folder of a root `turbo.json` with no `buildnet.yaml`.
+    Turbo(PathBuf),
+}
+
+/// Walks up from `start` to the first folder with a `buildnet.yaml` or a repository's root
+/// `turbo.json` (a package's own `turbo.json`, which `extends`, does not count).
+pub fn discover_root(start: &Path) -> Result<Option<Found>> {
+    for dir in start.ancestors() {
+        if let Some(file) = CONFIG_FILE_NAMES
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|candidate| candidate.is_file())
+        {
+            return Ok(Some(Found::Yaml(file)));
+        }
+        if let Some(turbo) = crate::workspace::turbo_json::find_in(dir)? {
+            if !crate::workspace::turbo_json::is_package_file(&turbo) {
+                return Ok(Some(Found::Turbo(dir.to_path_buf())));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Walks up from `start` looking for a config file.

@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
+pub mod env;
+pub mod git;
+
 /// Bytes of output written to the log as they come.
 pub const LOG_HEAD_BYTES: usize = 1024 * 1024;
 /// Bytes of the end of the output kept for the log.
@@ -48,8 +51,10 @@ pub enum Stream {
 pub struct RunSpec<'a> {
     pub command: &'a str,
     pub cwd: &'a Path,
-    /// Variables set on top of the inherited environment.
+    /// Variables set on top of the inherited environment (or of nothing, with `clear_env`).
     pub env: Vec<(String, std::ffi::OsString)>,
+    /// Start from an empty environment instead of the daemon's.
+    pub clear_env: bool,
     pub timeout: Option<Duration>,
     pub log_path: &'a Path,
 }
@@ -100,6 +105,12 @@ pub fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    if spec.clear_env {
+        cmd.env_clear();
+    }
+    for secret in env::OWN_SECRETS {
+        cmd.env_remove(secret);
+    }
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
@@ -388,6 +399,7 @@ mod tests {
     ) -> (Outcome, Vec<String>, String) {
         let log = dir.join("run.log");
         let spec = RunSpec {
+            clear_env: false,
             command,
             cwd: dir,
             env: vec![("BN_TEST".into(), "hello".into())],
@@ -487,6 +499,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("run.log");
         let spec = RunSpec {
+            clear_env: false,
             command: "trap '' TERM; sleep 300",
             cwd: dir.path(),
             env: vec![],
@@ -512,6 +525,7 @@ mod tests {
         let mut count = 0usize;
         let log_path = dir.path().join("big.log");
         let spec = RunSpec {
+            clear_env: false,
             command: "echo FIRST; head -c 50000000 /dev/zero | tr '\\0' 'x' | fold -w 100; echo; echo LAST",
             cwd: dir.path(),
             env: vec![],

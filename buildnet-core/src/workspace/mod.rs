@@ -1,3 +1,6 @@
+//! What a repository is: the walk rules every walk of it shares (below), and, for a
+//! package-manager workspace with a `turbo.json`, its packages and tasks ([`Repo`]).
+//!
 //! What a walk of the workspace looks at: the one set of rules hashing, watching and output
 //! collection share.
 //!
@@ -7,6 +10,18 @@
 //!   workspace root and it, whether or not the folder is a git repository. The user's global
 //!   excludes and `.git/info/exclude` do not, so the same files count on every machine and
 //!   clone. (Output collection alone ignores them: outputs are usually git-ignored.)
+
+pub mod filter;
+pub mod frameworks;
+pub mod jsonc;
+pub mod lockfile;
+pub mod packages;
+pub mod tasks;
+pub mod turbo_json;
+
+pub use packages::{Manager, ManagerKind, Package, Packages, ROOT_PACKAGE};
+pub use tasks::{Repo, TaskSpec, TaskTarget};
+pub use turbo_json::{OutputLogs, TaskDefinition, TurboEnvMode};
 
 use std::ffi::OsStr;
 use std::path::Path;

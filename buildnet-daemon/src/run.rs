@@ -1,0 +1,601 @@
+//! `buildnet run <task...>`: `turbo run` in a Turborepo workspace (package-manager workspaces
+//! and `turbo.json`, no `buildnet.yaml` needed), with turbo's flags, output and exit codes.
+//!
+//! Output is grouped by task: when a task ends, a line `pkg:task: cache hit, replaying logs
+//! HASH` (or `cache miss, executing HASH`), then its output lines prefixed `pkg:task: `, as
+//! `--output-logs` asks; then turbo's summary (`Tasks:`, `Cached:`, `Time:`, `>>> FULL TURBO`
+//! when everything was a hit). `--dry=json` prints turbo's dry-run document.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use buildnet_core::{
+    BuildOptions, BuildRecord, BuildStatus, Config, Daemon, DaemonFile, Error, ErrorCode, Event,
+    EventEnvelope, Followed, Result, TargetGraph, TargetStatus,
+};
+use clap::Args;
+
+/// `buildnet run`'s flags, turbo's names.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Tasks to run: `build` (every package that defines it) or `pkg#task`
+    #[arg(required = true)]
+    tasks: Vec<String>,
+    /// Packages to run in (turbo's grammar: `name`, `@scope/*`, `./apps/*`, `{./dir}`,
+    /// `pkg...`, `...pkg`, `^`, `!pkg`, `[git-ref]`, `...[ref]`); repeatable, a union
+    #[arg(short = 'F', long = "filter", value_name = "FILTER")]
+    filter: Vec<String>,
+    /// Only packages changed since the base branch (`main`, or TURBO_SCM_BASE), and their
+    /// dependents
+    #[arg(long)]
+    affected: bool,
+    /// Tasks at once: a number, or a percentage of the cores (`50%`)
+    #[arg(long, value_name = "N|P%")]
+    concurrency: Option<String>,
+    /// Keep going after a failure (tasks whose dependencies failed are skipped)
+    #[arg(long = "continue", value_name = "WHEN", num_args = 0..=1, require_equals = true,
+          default_missing_value = "always")]
+    continue_on_error: Option<String>,
+    /// Run every task, ignoring cache hits (results are still stored)
+    #[arg(long)]
+    force: bool,
+    /// Run only the tasks asked for, not their dependencies
+    #[arg(long)]
+    only: bool,
+    /// Run the tasks without waiting for their dependencies
+    #[arg(long)]
+    parallel: bool,
+    /// Which output to show: full, hash-only, new-only, errors-only, none
+    #[arg(long, value_enum, default_value_t = LogMode::Full)]
+    output_logs: LogMode,
+    /// `grouped` (each task's lines together when it ends) or `stream` (as they come)
+    #[arg(long, value_enum, default_value_t = LogOrder::Auto)]
+    log_order: LogOrder,
+    /// Run as if started in this folder
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// Write a summary of the run to .turbo/runs/<id>.json
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    summarize: Option<String>,
+    /// Print the task graph (Graphviz DOT; `--graph=FILE` writes .dot, .json or .mermaid)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    graph: Option<String>,
+    /// Say what would run and why, without running it (`--dry=json` for turbo's JSON)
+    #[arg(long, visible_alias = "dry-run", num_args = 0..=1, require_equals = true,
+          default_missing_value = "text")]
+    dry: Option<String>,
+    /// Run scripts through the package manager (`<pm> run <script>`) instead of directly
+    #[arg(long)]
+    pm_run: bool,
+    /// Run in this process even when a daemon serves the workspace
+    #[arg(long)]
+    no_daemon: bool,
+    /// Arguments after `--`, passed to every task's script
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogMode {
+    Full,
+    HashOnly,
+    NewOnly,
+    ErrorsOnly,
+    None,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogOrder {
+    Auto,
+    Stream,
+    Grouped,
+}
+
+/// `pkg#task` as turbo prints it in front of a line: `pkg:task`.
+fn shown(id: &str) -> String {
+    id.replacen('#', ":", 1)
+}
+
+fn short(key: &str) -> &str {
+    &key[..key.len().min(16)]
+}
+
+/// A number, or a percentage of the cores.
+fn parse_concurrency(text: &str) -> Result<usize> {
+    let bad = || {
+        Error::invalid_argument(format!(
+            "--concurrency {text:?}: give a number of tasks (≥ 1) or a percentage like 50%"
+        ))
+    };
+    let n = if let Some(p) = text.strip_suffix('%') {
+        let p: f64 = p.trim().parse().map_err(|_| bad())?;
+        if !(p > 0.0 && p <= 100_000.0) {
+            return Err(bad());
+        }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        ((cores as f64 * p / 100.0).floor() as usize).max(1)
+    } else {
+        text.trim().parse::<usize>().map_err(|_| bad())?
+    };
+    if n == 0 || n > 100_000 {
+        return Err(bad());
+    }
+    Ok(n)
+}
+
+pub fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
+    if let Some(dir) = &args.cwd {
+        std::env::set_current_dir(dir)
+            .map_err(|e| Error::invalid_argument(format!("--cwd {}: {e}", dir.display())))?;
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?;
+    let config = crate::commands::load_config(config_path)?;
+    if config.repo.is_none() {
+        return Err(Error::config(format!(
+            "{}: no turbo.json found here or above (buildnet run reads a package-manager workspace with a turbo.json; `buildnet build` runs buildnet.yaml targets)",
+            cwd.display()
+        )));
+    }
+    let ids = buildnet_core::select_tasks(&config, &args.tasks, &args.filter, args.affected, &cwd)?;
+    let concurrency = args
+        .concurrency
+        .as_deref()
+        .map(parse_concurrency)
+        .transpose()?;
+    let continue_on_error = match args.continue_on_error.as_deref() {
+        None | Some("never") => false,
+        Some("always" | "dependencies-successful" | "true") => true,
+        Some(other) => {
+            return Err(Error::invalid_argument(format!(
+                "--continue={other}: use never, dependencies-successful or always"
+            )))
+        }
+    };
+    let options = BuildOptions {
+        force: args.force,
+        concurrency,
+        fail_fast: !continue_on_error,
+        replay_logs: matches!(args.output_logs, LogMode::Full),
+        args: args.args.clone(),
+        pm_run: args.pm_run,
+        only: args.only,
+        parallel: args.parallel,
+    };
+    if let Some(graph_to) = &args.graph {
+        let daemon = Daemon::open(config)?;
+        let graph = daemon.graph_for(&ids, &options)?;
+        return write_graph(&graph, graph_to);
+    }
+    if let Some(mode) = args.dry.as_deref() {
+        let daemon = Daemon::open(config)?;
+        return dry_run(&daemon, &ids, &options, mode);
+    }
+    let started = Instant::now();
+    let mut show = Show::new(args.output_logs, args.log_order);
+    let summarize = args.summarize.as_deref().is_some_and(|v| v != "false");
+    if !args.no_daemon && !summarize {
+        if let Some(running) = DaemonFile::read_live(&config.state_dir) {
+            match crate::build::hand_off(&config, &running.address, &ids, &options) {
+                Ok(answer) => {
+                    let record = remote(&config, &running.address, answer, &mut show)?;
+                    return Ok(finish(&record, started));
+                }
+                Err(err) if err.code() == ErrorCode::Io => {
+                    eprintln!(
+                        "buildnet: the daemon at {} did not answer ({err}); running here",
+                        running.address
+                    );
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    let root = config.root.clone();
+    let daemon = Daemon::open(config)?;
+    let pending = daemon.prepare_follow();
+    let id = daemon.request_build(&ids, options.clone())?;
+    let mut follow = pending.follow(id.clone());
+    crate::build::cancel_on_signal(&daemon, &id)?;
+    loop {
+        match follow.next_within(None)? {
+            Followed::Event(envelope) => show.event(&envelope.event),
+            Followed::Idle | Followed::Lagged { .. } => continue,
+            Followed::End => break,
+        }
+    }
+    let record = daemon.wait_build(&id, None)?;
+    if summarize {
+        let entries = daemon.dry_run(
+            &ids,
+            &BuildOptions {
+                force: false,
+                ..options.clone()
+            },
+        )?;
+        let graph = daemon.graph_for(&ids, &options)?;
+        let doc = dry_json(&daemon, &graph, &entries, Some(&record), &options.args);
+        let dir = root.join(".turbo/runs");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(dir.display(), e))?;
+        let file = dir.join(format!("{}.json", record.id));
+        let text =
+            serde_json::to_string_pretty(&doc).map_err(|e| Error::internal(e.to_string()))?;
+        std::fs::write(&file, text).map_err(|e| Error::io(file.display(), e))?;
+        println!("Summary:    {}", file.display());
+    }
+    daemon.close()?;
+    Ok(finish(&record, started))
+}
+
+/// Prints the summary; the exit code turbo would give.
+fn finish(record: &BuildRecord, started: Instant) -> ExitCode {
+    let total = record.targets.len();
+    let succeeded = record
+        .targets
+        .iter()
+        .filter(|t| t.status == TargetStatus::Succeeded)
+        .count();
+    let cached = record.targets.iter().filter(|t| t.cached).count();
+    let failed: Vec<&str> = record
+        .targets
+        .iter()
+        .filter(|t| t.status == TargetStatus::Failed)
+        .map(|t| t.target.as_str())
+        .collect();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out);
+    let _ = writeln!(out, " Tasks:    {succeeded} successful, {total} total");
+    let _ = writeln!(out, "Cached:    {cached} cached, {total} total");
+    let elapsed = started.elapsed().as_millis();
+    let time = if elapsed < 1000 {
+        format!("{elapsed}ms")
+    } else {
+        format!("{:.3}s", elapsed as f64 / 1000.0)
+    };
+    let full = total > 0 && cached == total;
+    let _ = writeln!(
+        out,
+        "  Time:    {time}{}",
+        if full { " >>> FULL TURBO" } else { "" }
+    );
+    if !failed.is_empty() {
+        let shown: Vec<String> = failed.iter().map(|t| shown(t)).collect();
+        let _ = writeln!(out, "Failed:    {}", shown.join(", "));
+    }
+    let _ = writeln!(out);
+    drop(out);
+    if record.status == BuildStatus::Succeeded {
+        return ExitCode::SUCCESS;
+    }
+    // turbo exits with the highest exit code of its failed tasks (1 when none gave one).
+    let code = record
+        .targets
+        .iter()
+        .filter(|t| t.status == TargetStatus::Failed)
+        .filter_map(|t| t.exit_code)
+        .filter(|c| (1..=255).contains(c))
+        .max()
+        .unwrap_or(1);
+    ExitCode::from(code as u8)
+}
+
+/// Shows a build's events the way turbo prints a run.
+struct Show {
+    mode: LogMode,
+    stream: bool,
+    /// Lines of each running task, until it ends (grouped order).
+    lines: BTreeMap<String, Vec<String>>,
+    /// Tasks whose header was printed.
+    announced: BTreeSet<String>,
+}
+
+impl Show {
+    fn new(mode: LogMode, order: LogOrder) -> Show {
+        Show {
+            mode,
+            stream: order == LogOrder::Stream,
+            lines: BTreeMap::new(),
+            announced: BTreeSet::new(),
+        }
+    }
+
+    fn event(&mut self, event: &Event) {
+        let mut out = std::io::stdout().lock();
+        match event {
+            Event::TargetLog { target, line, .. } => {
+                if self.mode == LogMode::None || self.mode == LogMode::HashOnly {
+                    return;
+                }
+                let text = format!("{}: {line}", shown(target));
+                if self.stream && self.mode != LogMode::ErrorsOnly {
+                    let _ = writeln!(out, "{text}");
+                } else {
+                    self.lines.entry(target.clone()).or_default().push(text);
+                }
+            }
+            Event::TargetFinished {
+                target,
+                status,
+                cached,
+                cache_key,
+                error,
+                ..
+            } => {
+                let lines = self.lines.remove(target).unwrap_or_default();
+                let failed = *status == TargetStatus::Failed;
+                let hash = cache_key.as_deref().map(short).unwrap_or("");
+                let header = if *cached {
+                    format!("{}: cache hit, replaying logs {hash}", shown(target))
+                } else {
+                    format!("{}: cache miss, executing {hash}", shown(target))
+                };
+                let show_header = match self.mode {
+                    LogMode::None => false,
+                    LogMode::ErrorsOnly => failed,
+                    LogMode::NewOnly | LogMode::Full | LogMode::HashOnly => true,
+                };
+                let show_lines = match self.mode {
+                    LogMode::Full => true,
+                    LogMode::NewOnly => !*cached,
+                    LogMode::ErrorsOnly => failed,
+                    LogMode::HashOnly | LogMode::None => false,
+                };
+                if show_header && self.announced.insert(target.clone()) {
+                    let _ = writeln!(out, "{header}");
+                }
+                if show_lines {
+                    for line in lines {
+                        let _ = writeln!(out, "{line}");
+                    }
+                }
+                if failed {
+                    let why = error.as_deref().unwrap_or("failed");
+                    let _ = writeln!(
+                        out,
+                        "{}: ERROR: command finished with error: {why}",
+                        shown(target)
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Follows a build handed to the daemon; returns its record.
+fn remote(
+    config: &Config,
+    address: &str,
+    answer: crate::client::Answer,
+    show: &mut Show,
+) -> Result<BuildRecord> {
+    let mut id = None;
+    crate::build::read_stream(config, address, answer, &mut |kind, data| {
+        match kind {
+            "build" => {
+                let v: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+                id = v["build_id"].as_str().map(str::to_owned);
+            }
+            "event" => {
+                if let Ok(env) = serde_json::from_str::<EventEnvelope>(data) {
+                    show.event(&env.event);
+                    if matches!(env.event, Event::BuildFinished { .. }) {
+                        return false;
+                    }
+                }
+            }
+            _ => {}
+        }
+        true
+    })?;
+    let id = id.ok_or_else(|| Error::internal("the daemon did not say which build it started"))?;
+    crate::build::fetch_record(config, address, &id)
+}
+
+fn write_graph(graph: &TargetGraph, to: &str) -> Result<ExitCode> {
+    let text = if to.ends_with(".json") {
+        serde_json::to_string_pretty(graph).map_err(|e| Error::internal(e.to_string()))?
+    } else if to.ends_with(".mermaid") || to.ends_with(".mmd") {
+        let mut s = String::from("graph TD\n");
+        for (i, t) in graph.order.iter().enumerate() {
+            s.push_str(&format!("  T{i}(\"{}\")\n", shown(t)));
+        }
+        let index: BTreeMap<&str, usize> = graph
+            .order
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.as_str(), i))
+            .collect();
+        for t in &graph.order {
+            for d in &graph.deps[t] {
+                s.push_str(&format!(
+                    "  T{} --> T{}\n",
+                    index[t.as_str()],
+                    index[d.as_str()]
+                ));
+            }
+        }
+        s
+    } else if to.is_empty() || to.ends_with(".dot") || to.ends_with(".gv") {
+        graph.to_dot()
+    } else {
+        return Err(Error::invalid_argument(format!(
+            "--graph={to}: write .dot, .json or .mermaid (images need Graphviz: `dot -Tsvg`)"
+        )));
+    };
+    if to.is_empty() {
+        print!("{text}");
+    } else {
+        std::fs::write(to, text).map_err(|e| Error::io(to, e))?;
+        println!("✔ Generated task graph in {to}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dry_run(
+    daemon: &Daemon,
+    ids: &[String],
+    options: &BuildOptions,
+    mode: &str,
+) -> Result<ExitCode> {
+    let entries = daemon.dry_run(ids, options)?;
+    let graph = daemon.graph_for(ids, options)?;
+    match mode {
+        "json" => {
+            let doc = dry_json(daemon, &graph, &entries, None, &options.args);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).map_err(|e| Error::internal(e.to_string()))?
+            );
+        }
+        "text" | "true" => {
+            let config = daemon.config();
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "Tasks to Run");
+            for entry in &entries {
+                let spec = config.targets[&entry.target].task.clone();
+                let command = spec
+                    .as_ref()
+                    .and_then(|s| s.script.clone())
+                    .unwrap_or_else(|| "<NONEXISTENT>".into());
+                let status = if entry.hit { "HIT" } else { "MISS" };
+                let _ = writeln!(out, "{}", shown(&entry.target));
+                let _ = writeln!(out, "  Hash         = {}", short(&entry.cache_key));
+                let _ = writeln!(out, "  Cached       = {status}");
+                let _ = writeln!(out, "  Command      = {command}");
+                if !entry.hit && !entry.reasons.is_empty() {
+                    let _ = writeln!(out, "  Why          = {}", entry.reasons.join("; "));
+                }
+            }
+        }
+        other => {
+            return Err(Error::invalid_argument(format!(
+                "--dry={other}: use --dry or --dry=json"
+            )))
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// turbo's dry-run (and `--summarize`) document, with BuildNet's miss reasons added.
+fn dry_json(
+    daemon: &Daemon,
+    graph: &TargetGraph,
+    entries: &[buildnet_core::DryRunEntry],
+    record: Option<&BuildRecord>,
+    args: &[String],
+) -> serde_json::Value {
+    use serde_json::json;
+    let config = daemon.config();
+    let repo = config.repo.clone();
+    let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (t, deps) in &graph.deps {
+        for d in deps {
+            dependents.entry(d.as_str()).or_default().push(t.as_str());
+        }
+    }
+    let mut packages = BTreeSet::new();
+    let mut tasks = Vec::new();
+    for entry in entries {
+        let target = &config.targets[&entry.target];
+        let spec = target.task.clone();
+        let (package, task) = match &spec {
+            Some(s) => (s.package.clone(), s.task.clone()),
+            None => (String::new(), entry.target.clone()),
+        };
+        packages.insert(package.clone());
+        let dir = spec
+            .as_ref()
+            .map(|s| s.package_dir.clone())
+            .unwrap_or_default();
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let inputs: BTreeMap<String, String> = entry
+            .inputs
+            .iter()
+            .map(|(path, hash)| {
+                let rel = match path.strip_prefix(&prefix) {
+                    Some(rel) if !prefix.is_empty() => rel.to_owned(),
+                    _ if prefix.is_empty() => path.clone(),
+                    _ => format!("$TURBO_ROOT$/{path}"),
+                };
+                (rel, hash.clone())
+            })
+            .collect();
+        let run = record.and_then(|r| r.targets.iter().find(|t| t.target == entry.target));
+        let mut item = json!({
+            "taskId": entry.target,
+            "task": task,
+            "package": package,
+            "hash": short(&entry.cache_key),
+            "cacheKey": entry.cache_key,
+            "inputs": inputs,
+            "hashOfExternalDependencies": spec.as_ref().map(|s| short(&s.external_deps).to_owned()).unwrap_or_default(),
+            "cache": {
+                "local": entry.hit,
+                "remote": false,
+                "status": if entry.hit { "HIT" } else { "MISS" },
+                "source": if entry.hit { Some("LOCAL") } else { None },
+            },
+            "command": spec.as_ref().and_then(|s| s.script.clone()).unwrap_or_else(|| "<NONEXISTENT>".into()),
+            "cliArguments": args,
+            "outputs": target.outputs.iter().filter(|o| !o.starts_with('!')).collect::<Vec<_>>(),
+            "excludedOutputs": target.outputs.iter().filter_map(|o| o.strip_prefix('!')).collect::<Vec<_>>(),
+            "logFile": spec.as_ref().map(|s| if dir.is_empty() { s.log_file.clone() } else { format!("{dir}/{}", s.log_file) }),
+            "directory": dir,
+            "dependencies": graph.deps.get(&entry.target).cloned().unwrap_or_default(),
+            "dependents": dependents.get(entry.target.as_str()).cloned().unwrap_or_default(),
+            "resolvedTaskDefinition": spec.as_ref().map(|s| serde_json::to_value(&s.definition).unwrap_or_default()),
+            "framework": spec.as_ref().and_then(|s| s.framework.clone()).unwrap_or_default(),
+            "envMode": if target.env_mode == buildnet_core::EnvMode::Strict { "strict" } else { "loose" },
+            "environmentVariables": {
+                "specified": { "env": target.env, "passThroughEnv": target.pass_env },
+            },
+            "missReasons": entry.reasons,
+        });
+        if let Some(run) = run {
+            item["execution"] = json!({
+                "status": run.status,
+                "cached": run.cached,
+                "exitCode": run.exit_code,
+                "startTime": run.started_at,
+                "endTime": run.finished_at,
+                "error": run.error,
+            });
+        }
+        tasks.push(item);
+    }
+    let global = repo.as_ref().map(|r| {
+        json!({
+            "rootKey": "buildnet",
+            "files": r.turbo.global_dependencies,
+            "environmentVariables": { "specified": { "env": r.turbo.global_env, "passThroughEnv": r.turbo.global_pass_through_env } },
+        })
+    });
+    let mut doc = json!({
+        "id": record.map(|r| r.id.clone()),
+        "version": "1",
+        "turboVersion": format!("buildnet {}", buildnet_core::VERSION),
+        "monorepo": true,
+        "globalCacheInputs": global,
+        "packages": packages.into_iter().filter(|p| p != "//").collect::<Vec<_>>(),
+        "envMode": repo.as_ref().map(|r| format!("{:?}", r.turbo.env_mode).to_lowercase()),
+        "frameworkInference": true,
+        "tasks": tasks,
+    });
+    if let Some(r) = record {
+        doc["execution"] = json!({
+            "status": r.status,
+            "startTime": r.started_at,
+            "endTime": r.finished_at,
+        });
+    }
+    doc
+}
