@@ -67,6 +67,8 @@ export interface TargetRun {
   duration_ms: number | null
   /** Why it failed or was skipped. */
   error: string | null
+  /** What looked wrong without failing it: an input or output glob that matched no file. */
+  warnings: string[]
 }
 
 /** One build as recorded. */
@@ -239,6 +241,8 @@ export interface TargetFinishedEvent extends EventEnvelope {
   error: string | null
   /** The target's cache key, when one was computed. */
   cache_key: string | null
+  /** What looked wrong without failing it (a glob that matched no file). */
+  warnings: string[]
 }
 
 /** A target's outputs came from the cache; `saved_ms` is what the original run took. */

@@ -89,6 +89,9 @@ pub enum Event {
         /// The target's cache key, when one was computed.
         #[serde(default)]
         cache_key: Option<String>,
+        /// What looked wrong without failing it (a glob that matched no file).
+        #[serde(default)]
+        warnings: Vec<String>,
     },
     /// A target's outputs came from the cache; `saved_ms` is what the original run took.
     CacheHit {

@@ -285,6 +285,7 @@ mod tests {
             exit_code: None,
             error: None,
             cache_key: None,
+            warnings: Vec::new(),
         }
     }
 

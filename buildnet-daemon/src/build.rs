@@ -378,6 +378,7 @@ impl Progress {
                 cached,
                 duration_ms,
                 error,
+                warnings,
                 ..
             } => {
                 self.running.retain(|(t, _)| t != target);
@@ -392,7 +393,10 @@ impl Progress {
                     .as_deref()
                     .map(|e| format!(": {e}"))
                     .unwrap_or_default();
-                let line = format!("{mark} {target} ({}){why}", seconds(*duration_ms));
+                let mut line = format!("{mark} {target} ({}){why}", seconds(*duration_ms));
+                for warning in warnings {
+                    line.push_str(&format!("\n    warning: {warning}"));
+                }
                 if self.tty {
                     self.redraw(out, Some(&line));
                 } else {
@@ -494,6 +498,11 @@ fn print_dry_run(
             let _ = writeln!(out, "hit   {}", entry.target);
         } else {
             let _ = writeln!(out, "miss  {}: {}", entry.target, entry.reasons.join("; "));
+        }
+        if !json {
+            for warning in &entry.warnings {
+                let _ = writeln!(out, "      warning: {warning}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -176,14 +176,21 @@ pub fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         return dry_run(&daemon, &ids, &options, mode);
     }
     let started = Instant::now();
-    let mut show = Show::new(args.output_logs, args.log_order);
+    // Transit tasks (no script) order the graph but are neither shown nor counted, as in turbo.
+    let noop: BTreeSet<String> = config
+        .targets
+        .iter()
+        .filter(|(_, t)| t.task.as_ref().is_some_and(|s| s.script.is_none()))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut show = Show::new(args.output_logs, args.log_order, noop.clone());
     let summarize = args.summarize.as_deref().is_some_and(|v| v != "false");
     if !args.no_daemon && !summarize {
         if let Some(running) = DaemonFile::read_live(&config.state_dir) {
             match crate::build::hand_off(&config, &running.address, &ids, &options) {
                 Ok(answer) => {
                     let record = remote(&config, &running.address, answer, &mut show)?;
-                    return Ok(finish(&record, started));
+                    return Ok(finish(&record, started, &noop));
                 }
                 Err(err) if err.code() == ErrorCode::Io => {
                     eprintln!(
@@ -228,20 +235,23 @@ pub fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         println!("Summary:    {}", file.display());
     }
     daemon.close()?;
-    Ok(finish(&record, started))
+    Ok(finish(&record, started, &noop))
 }
 
 /// Prints the summary; the exit code turbo would give.
-fn finish(record: &BuildRecord, started: Instant) -> ExitCode {
-    let total = record.targets.len();
-    let succeeded = record
+fn finish(record: &BuildRecord, started: Instant, noop: &BTreeSet<String>) -> ExitCode {
+    let real: Vec<&buildnet_core::TargetRun> = record
         .targets
+        .iter()
+        .filter(|t| !noop.contains(&t.target))
+        .collect();
+    let total = real.len();
+    let succeeded = real
         .iter()
         .filter(|t| t.status == TargetStatus::Succeeded)
         .count();
-    let cached = record.targets.iter().filter(|t| t.cached).count();
-    let failed: Vec<&str> = record
-        .targets
+    let cached = real.iter().filter(|t| t.cached).count();
+    let failed: Vec<&str> = real
         .iter()
         .filter(|t| t.status == TargetStatus::Failed)
         .map(|t| t.target.as_str())
@@ -291,21 +301,25 @@ struct Show {
     lines: BTreeMap<String, Vec<String>>,
     /// Tasks whose header was printed.
     announced: BTreeSet<String>,
+    /// Transit tasks: nothing to show.
+    noop: BTreeSet<String>,
 }
 
 impl Show {
-    fn new(mode: LogMode, order: LogOrder) -> Show {
+    fn new(mode: LogMode, order: LogOrder, noop: BTreeSet<String>) -> Show {
         Show {
             mode,
             stream: order == LogOrder::Stream,
             lines: BTreeMap::new(),
             announced: BTreeSet::new(),
+            noop,
         }
     }
 
     fn event(&mut self, event: &Event) {
         let mut out = std::io::stdout().lock();
         match event {
+            Event::TargetFinished { target, .. } if self.noop.contains(target) => {}
             Event::TargetLog { target, line, .. } => {
                 if self.mode == LogMode::None || self.mode == LogMode::HashOnly {
                     return;
@@ -323,6 +337,7 @@ impl Show {
                 cached,
                 cache_key,
                 error,
+                warnings,
                 ..
             } => {
                 let lines = self.lines.remove(target).unwrap_or_default();
@@ -346,6 +361,9 @@ impl Show {
                 };
                 if show_header && self.announced.insert(target.clone()) {
                     let _ = writeln!(out, "{header}");
+                }
+                for warning in warnings {
+                    let _ = writeln!(out, "{}: WARNING {warning}", shown(target));
                 }
                 if show_lines {
                     for line in lines {
@@ -470,6 +488,9 @@ fn dry_run(
                 if !entry.hit && !entry.reasons.is_empty() {
                     let _ = writeln!(out, "  Why          = {}", entry.reasons.join("; "));
                 }
+                for warning in &entry.warnings {
+                    let _ = writeln!(out, "  Warning      = {warning}");
+                }
             }
         }
         other => {
@@ -559,6 +580,7 @@ fn dry_json(
                 "specified": { "env": target.env, "passThroughEnv": target.pass_env },
             },
             "missReasons": entry.reasons,
+            "warnings": entry.warnings,
         });
         if let Some(run) = run {
             item["execution"] = json!({

@@ -118,6 +118,8 @@ class TargetRun(TypedDict):
     duration_ms: Optional[int]
     #: Why it failed or was skipped.
     error: Optional[str]
+    #: What looked wrong without failing it: an input or output glob that matched no file.
+    warnings: List[str]
 
 
 class BuildRecord(TypedDict):
@@ -306,6 +308,8 @@ class TargetFinishedEvent(EventEnvelope):
     error: Optional[str]
     #: The target's cache key, when one was computed.
     cache_key: Optional[str]
+    #: What looked wrong without failing it (a glob that matched no file).
+    warnings: List[str]
 
 
 class CacheHitEvent(EventEnvelope):

@@ -163,6 +163,8 @@ mod tests {
             root_inputs: Vec::new(),
             key_extra: Vec::new(),
             task: None,
+            declared_inputs: Vec::new(),
+            declared_outputs: Vec::new(),
         }
     }
 

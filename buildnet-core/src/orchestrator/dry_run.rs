@@ -19,6 +19,8 @@ pub struct DryRunEntry {
     pub reasons: Vec<String>,
     /// The input files the key covers: path (relative to the workspace root) -> blake3.
     pub inputs: BTreeMap<String, String>,
+    /// Declared input globs that match no file.
+    pub warnings: Vec<String>,
 }
 
 impl Orchestrator {
@@ -41,6 +43,7 @@ impl Orchestrator {
                 .collect();
             let (components, key) = self.cache_key(config, &target, dep_keys)?;
             let inputs = components.files.clone();
+            let warnings = target.input_warnings(inputs.keys());
             let stored = self.store.cache_entry(&key)?.is_some();
             let hit = target.cache && !options.force && stored;
             let reasons = if hit {
@@ -73,6 +76,7 @@ impl Orchestrator {
                 hit,
                 reasons,
                 inputs,
+                warnings,
             });
         }
         Ok(entries)

@@ -193,6 +193,7 @@ impl Orchestrator {
             exit_code: run.exit_code,
             error: run.error.clone(),
             cache_key: run.cache_key.clone(),
+            warnings: run.warnings.clone(),
         });
     }
 }

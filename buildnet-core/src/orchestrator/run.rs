@@ -159,6 +159,7 @@ impl Orchestrator {
                 }
             }
         }
+        run.warnings = target.input_warnings(components.files.keys());
         if target.is_noop() {
             // A Turborepo task whose package lacks the script: it orders and keys, runs nothing.
             run.status = TargetStatus::Succeeded;
@@ -228,6 +229,7 @@ impl Orchestrator {
             std::fs::copy(&log_path, &dest).map_err(|e| Error::io(dest.display(), e))?;
         }
         let paths = outputs::collect(&ctx.config.root, &target.cwd, &target.outputs)?;
+        run.warnings.extend(target.output_warnings(&paths));
         Ok(Some(RunResult {
             key,
             components,

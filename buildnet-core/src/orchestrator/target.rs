@@ -50,6 +50,10 @@ pub struct ResolvedTarget {
     pub key_extra: Vec<String>,
     /// The Turborepo task this target is, if it is one.
     pub task: Option<Arc<TaskSpec>>,
+    /// The input and output globs the user wrote (not defaults), relative to `cwd`: each one
+    /// that matches no file is reported.
+    pub declared_inputs: Vec<String>,
+    pub declared_outputs: Vec<String>,
 }
 
 /// What a build adds to its targets' definitions.
@@ -203,6 +207,8 @@ impl ResolvedTarget {
             root_inputs: Vec::new(),
             key_extra: Vec::new(),
             task: None,
+            declared_inputs: t.inputs.clone(),
+            declared_outputs: t.outputs.clone(),
         }
     }
 
@@ -237,6 +243,65 @@ impl ResolvedTarget {
                 t.pass_env.join(","),
             ],
             task: Some(Arc::clone(task)),
+            declared_inputs: task
+                .definition
+                .inputs
+                .iter()
+                .flatten()
+                .filter(|g| !g.starts_with('$') && !g.starts_with("../"))
+                .cloned()
+                .collect(),
+            declared_outputs: task.definition.outputs.clone(),
+        }
+    }
+
+    /// A warning for each declared input glob that matched none of `files` (paths relative to
+    /// the workspace root, as the key holds them).
+    pub fn input_warnings<'a>(
+        &self,
+        files: impl Iterator<Item = &'a String> + Clone,
+    ) -> Vec<String> {
+        let prefix = self.cwd_prefix();
+        let rel = files.filter_map(move |f| {
+            if prefix.is_empty() {
+                Some(f.as_str())
+            } else {
+                f.strip_prefix(prefix.as_str())
+            }
+        });
+        unmatched(&self.declared_inputs, rel)
+            .into_iter()
+            .map(|g| format!("input glob {g:?} matched no file in {}", self.cwd_rel))
+            .collect()
+    }
+
+    /// A warning for each declared output glob that matched none of `outputs` (relative to the
+    /// workspace root).
+    pub fn output_warnings(&self, outputs: &[String]) -> Vec<String> {
+        let prefix = self.cwd_prefix();
+        let rel = outputs.iter().filter_map(|f| {
+            if prefix.is_empty() {
+                Some(f.as_str())
+            } else {
+                f.strip_prefix(prefix.as_str())
+            }
+        });
+        unmatched(&self.declared_outputs, rel)
+            .into_iter()
+            .map(|g| {
+                format!(
+                    "output glob {g:?} matched no file the command left in {}",
+                    self.cwd_rel
+                )
+            })
+            .collect()
+    }
+
+    fn cwd_prefix(&self) -> String {
+        if self.cwd_rel == "." || self.cwd_rel.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.cwd_rel.trim_end_matches('/'))
         }
     }
 
@@ -274,6 +339,22 @@ impl ResolvedTarget {
         );
         globs
     }
+}
+
+/// The positive globs of `globs` that match none of `paths`.
+fn unmatched<'a>(globs: &[String], paths: impl Iterator<Item = &'a str> + Clone) -> Vec<String> {
+    globs
+        .iter()
+        .filter(|g| !g.starts_with('!'))
+        .filter(|g| {
+            let Ok(m) = globset::GlobBuilder::new(g).literal_separator(true).build() else {
+                return false;
+            };
+            let m = m.compile_matcher();
+            !paths.clone().any(|p| m.is_match(p))
+        })
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -316,5 +397,27 @@ mod tests {
         let t = ResolvedTarget::resolve(&c, "web:build", &c.targets["web:build"]);
         assert_eq!(t.command, "pnpm run build");
         assert!(t.inputs.is_empty());
+    }
+
+    #[test]
+    fn globs_that_match_nothing_are_reported_by_glob() {
+        let c = config(
+            "targets:\n  lib:\n    command: x\n    cwd: packages/lib\n    inputs: [\"src/**\", \"packages/lib/src/**\", \"!src/skip.ts\"]\n    outputs: [dist/**, types/**]\n  tool:\n    adapter: vite\n",
+        );
+        let lib = ResolvedTarget::resolve(&c, "lib", &c.targets["lib"]);
+        let files = ["packages/lib/src/a.ts".to_string(), "README.md".to_string()];
+        assert_eq!(
+            lib.input_warnings(files.iter()),
+            ["input glob \"packages/lib/src/**\" matched no file in packages/lib"]
+        );
+        let outputs = ["packages/lib/dist/index.js".to_string()];
+        assert_eq!(
+            lib.output_warnings(&outputs),
+            ["output glob \"types/**\" matched no file the command left in packages/lib"]
+        );
+        // An adapter's defaults are not the user's: no warning for what the project lacks.
+        let tool = ResolvedTarget::resolve(&c, "tool", &c.targets["tool"]);
+        assert!(tool.input_warnings([].iter()).is_empty());
+        assert!(tool.output_warnings(&[]).is_empty());
     }
 }

@@ -37,6 +37,9 @@ pub struct TargetRun {
     pub duration_ms: Option<i64>,
     /// Why it failed or was skipped.
     pub error: Option<String>,
+    /// What looked wrong without failing it: an input or output glob that matched no file.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 impl TargetRun {
@@ -51,6 +54,7 @@ impl TargetRun {
             finished_at: None,
             duration_ms: None,
             error: None,
+            warnings: Vec::new(),
         }
     }
 }
@@ -66,6 +70,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<TargetRun> {
         finished_at: r.get(6)?,
         duration_ms: r.get(7)?,
         error: r.get(8)?,
+        warnings: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
     })
 }
 
@@ -128,7 +133,8 @@ impl Store {
             c.prepare_cached(
                 "
                 UPDATE target_runs SET status = ?3, cached = ?4, cache_key = ?5, exit_code = ?6,
-                    started_at = ?7, finished_at = ?8, duration_ms = ?9, error = ?10
+                    started_at = ?7, finished_at = ?8, duration_ms = ?9, error = ?10,
+                    warnings = ?11
                 WHERE build_id = ?1 AND target = ?2
                 ",
             )?
@@ -142,7 +148,8 @@ impl Store {
                 run.started_at,
                 run.finished_at,
                 run.duration_ms,
-                run.error
+                run.error,
+                serde_json::to_string(&run.warnings).unwrap_or_else(|_| "[]".into())
             ])?;
             Ok(())
         })
@@ -166,7 +173,7 @@ impl Store {
             let mut stmt = c.prepare_cached(
                 "
                 SELECT target, status, cached, cache_key, exit_code, started_at, finished_at,
-                       duration_ms, error
+                       duration_ms, error, warnings
                 FROM target_runs WHERE build_id = ?1 ORDER BY seq
                 ",
             )?;

@@ -148,6 +148,10 @@ const MIGRATIONS: &[&str] = &[
         hash      BLOB NOT NULL
     ) STRICT, WITHOUT ROWID;
     ",
+    // 4: what looked wrong in a target run without failing it (a glob that matched nothing).
+    "
+    ALTER TABLE target_runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+    ",
 ];
 
 /// Options for opening a [`Store`].

@@ -43,6 +43,9 @@ pub(super) struct BunRoots {
     workspaces: HashMap<String, Option<String>>,
 }
 
+/// A package awaiting its edges: its key, its node and its metadata object.
+type Entry<'a> = (&'a str, usize, Option<&'a serde_json::Map<String, Value>>);
+
 /// Parses a `bun.lock` into its package graph.
 pub(super) fn parse(text: &str) -> Result<(Graph, BunRoots), String> {
     let json = crate::workspace::jsonc::to_json(text);
@@ -76,8 +79,7 @@ pub(super) fn parse(text: &str) -> Result<(Graph, BunRoots), String> {
             })
             .collect(),
     };
-    let mut entries: Vec<(&str, usize, Option<&serde_json::Map<String, Value>>)> =
-        Vec::with_capacity(packages.len());
+    let mut entries: Vec<Entry<'_>> = Vec::with_capacity(packages.len());
     for (key, value) in packages {
         let fields = value
             .as_array()
