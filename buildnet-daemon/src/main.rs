@@ -223,7 +223,7 @@ fn main() -> ExitCode {
             args.output_logs,
             args.no_daemon,
         ),
-        Command::Run(args) => run::run(config, args),
+        Command::Run(args) => run::main(config, args),
         Command::Graph(args) => build::graph(config, &args.targets, args.json),
         Command::Builds(args) => build::builds(config, args.limit, args.json),
     };

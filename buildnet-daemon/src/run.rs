@@ -128,7 +128,15 @@ fn parse_concurrency(text: &str) -> Result<usize> {
     Ok(n)
 }
 
-pub fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
+/// `buildnet run`: as turbo, any error exits 1.
+pub fn main(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
+    Ok(run(config_path, args).unwrap_or_else(|err| {
+        eprintln!("buildnet: {err}");
+        ExitCode::from(1)
+    }))
+}
+
+fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
     if let Some(dir) = &args.cwd {
         std::env::set_current_dir(dir)
             .map_err(|e| Error::invalid_argument(format!("--cwd {}: {e}", dir.display())))?;

@@ -301,10 +301,10 @@ impl Config {
             repo: None,
             overrides: ServerOverrides::default(),
         };
+        config.read_turbo()?;
         config
             .validate()
             .map_err(|e| Error::config(format!("{name}: {}", e.message())))?;
-        config.read_turbo()?;
         Ok(config)
     }
 
