@@ -18,6 +18,9 @@ cargo test --workspace --benches --quiet
 echo "== tests"
 cargo test --workspace --lib --bins --tests
 
+echo "== buildnet run beside the real turbo (npm, pnpm, yarn 1, berry, bun fixtures)"
+BUILDNET_BIN="$PWD/target/debug/buildnet" tests/turbo/run.sh
+
 echo "== include/buildnet.h is what the source generates"
 scripts/gen-header.sh --check
 

@@ -191,14 +191,28 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         .filter(|(_, t)| t.task.as_ref().is_some_and(|s| s.script.is_none()))
         .map(|(id, _)| id.clone())
         .collect();
-    let mut show = Show::new(args.output_logs, args.log_order, noop.clone());
+    let tasks: BTreeMap<String, TaskInfo> = config
+        .targets
+        .iter()
+        .map(|(id, t)| {
+            let info = TaskInfo {
+                noop: noop.contains(id),
+                bypass: !t.cache || args.force,
+                dir: config.root.join(t.cwd.as_deref().unwrap_or(".")),
+                command: t.command.clone().unwrap_or_default(),
+            };
+            (id.clone(), info)
+        })
+        .collect();
+    let mut show = Show::new(args.output_logs, args.log_order, continue_on_error, tasks);
+    print_header(&config, &ids);
     let summarize = args.summarize.as_deref().is_some_and(|v| v != "false");
     if !args.no_daemon && !summarize {
         if let Some(running) = DaemonFile::read_live(&config.state_dir) {
             match crate::build::hand_off(&config, &running.address, &ids, &options) {
                 Ok(answer) => {
                     let record = remote(&config, &running.address, answer, &mut show)?;
-                    return Ok(finish(&record, started, &noop));
+                    return Ok(finish(&record, &show, started, &noop));
                 }
                 Err(err) if err.code() == ErrorCode::Io => {
                     eprintln!(
@@ -243,11 +257,16 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         println!("Summary:    {}", file.display());
     }
     daemon.close()?;
-    Ok(finish(&record, started, &noop))
+    Ok(finish(&record, &show, started, &noop))
 }
 
 /// Prints the summary; the exit code turbo would give.
-fn finish(record: &BuildRecord, started: Instant, noop: &BTreeSet<String>) -> ExitCode {
+fn finish(
+    record: &BuildRecord,
+    show: &Show,
+    started: Instant,
+    noop: &BTreeSet<String>,
+) -> ExitCode {
     let real: Vec<&buildnet_core::TargetRun> = record
         .targets
         .iter()
@@ -278,16 +297,23 @@ fn finish(record: &BuildRecord, started: Instant, noop: &BTreeSet<String>) -> Ex
     let _ = writeln!(
         out,
         "  Time:    {time}{}",
-        if full { " >>> FULL TURBO" } else { "" }
+        if full { " >>> FULL TURBO" } else { " " }
     );
     if !failed.is_empty() {
-        let shown: Vec<String> = failed.iter().map(|t| shown(t)).collect();
-        let _ = writeln!(out, "Failed:    {}", shown.join(", "));
+        let _ = writeln!(out, "Failed:    {}", failed.join(", "));
     }
     let _ = writeln!(out);
+    if total == 0 {
+        let _ = writeln!(out, " WARNING  No tasks were executed as part of this run.");
+    }
     drop(out);
     if record.status == BuildStatus::Succeeded {
         return ExitCode::SUCCESS;
+    }
+    if show.keep_going {
+        for line in &show.errors {
+            eprintln!("{line}");
+        }
     }
     // turbo exits with the highest exit code of its failed tasks (1 when none gave one).
     let code = record
@@ -298,42 +324,58 @@ fn finish(record: &BuildRecord, started: Instant, noop: &BTreeSet<String>) -> Ex
         .filter(|c| (1..=255).contains(c))
         .max()
         .unwrap_or(1);
+    eprintln!(" ERROR  run failed: command  exited ({code})");
     ExitCode::from(code as u8)
+}
+
+/// What a task shows besides its events: how it runs, for its lines.
+struct TaskInfo {
+    /// A transit task: nothing to show.
+    noop: bool,
+    /// `cache: false`, or `--force`: a "cache bypass".
+    bypass: bool,
+    dir: PathBuf,
+    command: String,
 }
 
 /// Shows a build's events the way turbo prints a run.
 struct Show {
     mode: LogMode,
     stream: bool,
+    keep_going: bool,
     /// Lines of each running task, until it ends (grouped order).
     lines: BTreeMap<String, Vec<String>>,
-    /// Tasks whose header was printed.
-    announced: BTreeSet<String>,
-    /// Transit tasks: nothing to show.
-    noop: BTreeSet<String>,
+    tasks: BTreeMap<String, TaskInfo>,
+    /// Failure lines, repeated at the end with `--continue`.
+    errors: Vec<String>,
 }
 
 impl Show {
-    fn new(mode: LogMode, order: LogOrder, noop: BTreeSet<String>) -> Show {
+    fn new(
+        mode: LogMode,
+        order: LogOrder,
+        keep_going: bool,
+        tasks: BTreeMap<String, TaskInfo>,
+    ) -> Show {
         Show {
             mode,
             stream: order == LogOrder::Stream,
+            keep_going,
             lines: BTreeMap::new(),
-            announced: BTreeSet::new(),
-            noop,
+            tasks,
+            errors: Vec::new(),
         }
     }
 
     fn event(&mut self, event: &Event) {
         let mut out = std::io::stdout().lock();
         match event {
-            Event::TargetFinished { target, .. } if self.noop.contains(target) => {}
             Event::TargetLog { target, line, .. } => {
-                if self.mode == LogMode::None || self.mode == LogMode::HashOnly {
+                if matches!(self.mode, LogMode::None | LogMode::HashOnly) {
                     return;
                 }
                 let text = format!("{}: {line}", shown(target));
-                if self.stream && self.mode != LogMode::ErrorsOnly {
+                if self.stream && matches!(self.mode, LogMode::Full | LogMode::NewOnly) {
                     let _ = writeln!(out, "{text}");
                 } else {
                     self.lines.entry(target.clone()).or_default().push(text);
@@ -345,51 +387,96 @@ impl Show {
                 cached,
                 cache_key,
                 error,
+                exit_code,
                 warnings,
                 ..
             } => {
                 let lines = self.lines.remove(target).unwrap_or_default();
+                let Some(info) = self.tasks.get(target) else {
+                    return;
+                };
+                if info.noop || *status == TargetStatus::Skipped {
+                    return;
+                }
                 let failed = *status == TargetStatus::Failed;
                 let hash = cache_key.as_deref().map(short).unwrap_or("");
-                let header = if *cached {
-                    format!("{}: cache hit, replaying logs {hash}", shown(target))
+                let name = shown(target);
+                let suppress = matches!(self.mode, LogMode::HashOnly | LogMode::NewOnly);
+                let header = if *cached && suppress {
+                    format!("{name}: cache hit, suppressing logs {hash}")
+                } else if *cached {
+                    format!("{name}: cache hit, replaying logs {hash}")
+                } else if info.bypass {
+                    format!("{name}: cache bypass, force executing {hash}")
                 } else {
-                    format!("{}: cache miss, executing {hash}", shown(target))
+                    format!("{name}: cache miss, executing {hash}")
                 };
-                let show_header = match self.mode {
-                    LogMode::None => false,
-                    LogMode::ErrorsOnly => failed,
-                    LogMode::NewOnly | LogMode::Full | LogMode::HashOnly => true,
+                let (show_header, show_lines) = match self.mode {
+                    LogMode::None => (false, false),
+                    LogMode::ErrorsOnly => (failed, failed),
+                    LogMode::HashOnly => (true, false),
+                    LogMode::NewOnly => (true, !*cached),
+                    LogMode::Full => (true, true),
                 };
-                let show_lines = match self.mode {
-                    LogMode::Full => true,
-                    LogMode::NewOnly => !*cached,
-                    LogMode::ErrorsOnly => failed,
-                    LogMode::HashOnly | LogMode::None => false,
-                };
-                if show_header && self.announced.insert(target.clone()) {
+                if show_header {
                     let _ = writeln!(out, "{header}");
-                }
-                for warning in warnings {
-                    let _ = writeln!(out, "{}: WARNING {warning}", shown(target));
                 }
                 if show_lines {
                     for line in lines {
                         let _ = writeln!(out, "{line}");
                     }
                 }
+                for warning in warnings {
+                    let _ = writeln!(out, "{name}: WARNING {warning}");
+                }
                 if failed {
-                    let why = error.as_deref().unwrap_or("failed");
-                    let _ = writeln!(
-                        out,
-                        "{}: ERROR: command finished with error: {why}",
-                        shown(target)
-                    );
+                    let why = match exit_code {
+                        Some(code) => format!(
+                            "command ({}) {} exited ({code})",
+                            info.dir.display(),
+                            info.command
+                        ),
+                        None => error.clone().unwrap_or_else(|| "failed".into()),
+                    };
+                    let line = format!("{target}:  ERROR  {why}");
+                    let _ = writeln!(out, "{line}");
+                    if self.keep_going {
+                        let _ = writeln!(
+                            out,
+                            "{target}:  WARNING  command finished with error, but continuing..."
+                        );
+                    }
+                    self.errors.push(line);
                 }
             }
             _ => {}
         }
     }
+}
+
+/// turbo's opening lines: the packages asked for and the tasks.
+fn print_header(config: &Config, ids: &[String]) {
+    let mut packages = BTreeSet::new();
+    let mut tasks = BTreeSet::new();
+    for id in ids {
+        if let Some(spec) = config.targets.get(id).and_then(|t| t.task.as_ref()) {
+            packages.insert(spec.package.clone());
+            tasks.insert(spec.task.clone());
+        }
+    }
+    let tasks: Vec<String> = tasks.into_iter().collect();
+    let packages: Vec<String> = packages.into_iter().collect();
+    let n = packages.len();
+    println!();
+    println!("   • buildnet {}", buildnet_core::VERSION);
+    println!("   • Packages in scope: {}", packages.join(", "));
+    println!(
+        "   • Running {} in {n} package{}",
+        tasks.join(", "),
+        if n == 1 { "" } else { "s" }
+    );
+    println!("   • Remote caching disabled");
+    println!();
 }
 
 /// Follows a build handed to the daemon; returns its record.

@@ -362,15 +362,25 @@ fn a_failing_task_gives_its_exit_code_and_continue_runs_the_rest() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(3), "{text}{}", stderr(&out));
     assert!(
-        text.contains("@acme/lib:fail: ERROR: command finished with error"),
+        text.contains("@acme/lib#fail:  ERROR  command (")
+            && text.contains("echo failing; exit 3 exited (3)"),
         "{text}"
+    );
+    assert!(
+        stderr(&out).contains(" ERROR  run failed: command  exited (3)"),
+        "{}",
+        stderr(&out)
     );
     assert!(text.contains("@acme/lib:fail: failing"), "{text}");
     let out = bn(root, &["run", "fail", "--continue"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("web:fail: web fail ok"), "{text}");
-    assert!(text.contains("Failed:    @acme/lib:fail"), "{text}");
+    assert!(text.contains("Failed:    @acme/lib#fail"), "{text}");
+    assert!(
+        text.contains("@acme/lib#fail:  WARNING  command finished with error, but continuing..."),
+        "{text}"
+    );
 }
 
 #[test]

@@ -552,7 +552,8 @@ pub enum Found {
 }
 
 /// Walks up from `start` to the first folder with a `buildnet.yaml` or a repository's root
-/// `turbo.json` (a package's own `turbo.json`, which `extends`, does not count).
+/// `turbo.json` (one with a `package.json` beside it; a package's own `turbo.json`, which
+/// `extends`, does not count).
 pub fn discover_root(start: &Path) -> Result<Option<Found>> {
     for dir in start.ancestors() {
         if let Some(file) = CONFIG_FILE_NAMES
@@ -563,7 +564,11 @@ pub fn discover_root(start: &Path) -> Result<Option<Found>> {
             return Ok(Some(Found::Yaml(file)));
         }
         if let Some(turbo) = crate::workspace::turbo_json::find_in(dir)? {
-            if !crate::workspace::turbo_json::is_package_file(&turbo) {
+            // A repository's root has its package.json beside turbo.json; a package's own
+            // turbo.json `extends` the root's.
+            if dir.join("package.json").is_file()
+                && !crate::workspace::turbo_json::is_package_file(&turbo)
+            {
                 return Ok(Some(Found::Turbo(dir.to_path_buf())));
             }
         }
@@ -745,6 +750,34 @@ mod tests {
         assert_eq!(fresh.server.port, 0, "--port outlives a reload");
         std::fs::write(&file, "concurrency: [\n").unwrap();
         assert_eq!(c.reload().unwrap_err().code(), ErrorCode::Config);
+    }
+
+    #[test]
+    fn discovery_finds_the_repository_root_not_a_package_or_a_stray_turbo_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let pkg = root.join("apps/web/src");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(dir.path().join("turbo.json"), "{}").unwrap();
+        std::fs::write(root.join("turbo.json"), "{\"tasks\": {}}").unwrap();
+        std::fs::write(root.join("package.json"), "{}").unwrap();
+        std::fs::write(root.join("apps/web/package.json"), "{}").unwrap();
+        std::fs::write(root.join("apps/web/turbo.json"), "{\"extends\": [\"//\"]}").unwrap();
+        assert_eq!(
+            discover_root(&pkg).unwrap(),
+            Some(Found::Turbo(root.clone()))
+        );
+        std::fs::remove_file(root.join("package.json")).unwrap();
+        assert_eq!(
+            discover_root(&pkg).unwrap(),
+            None,
+            "a turbo.json alone is no root"
+        );
+        std::fs::write(root.join("apps/web/buildnet.yaml"), "").unwrap();
+        assert_eq!(
+            discover_root(&pkg).unwrap(),
+            Some(Found::Yaml(root.join("apps/web/buildnet.yaml")))
+        );
     }
 
     #[test]

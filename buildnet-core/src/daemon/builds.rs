@@ -142,7 +142,25 @@ pub fn select_tasks(
             Some(p) if p.name != crate::workspace::ROOT_PACKAGE => {
                 std::collections::BTreeSet::from([p.name.clone()])
             }
-            _ => repo.packages.by_name.keys().cloned().collect(),
+            // A folder that is no package: the packages below it (all, at the root).
+            _ => {
+                let rel = cwd
+                    .strip_prefix(&repo.root)
+                    .map(|r| r.to_string_lossy().replace('\\', "/"))
+                    .unwrap_or_default();
+                let below: std::collections::BTreeSet<String> = repo
+                    .packages
+                    .by_name
+                    .values()
+                    .filter(|p| !rel.is_empty() && p.dir.starts_with(&format!("{rel}/")))
+                    .map(|p| p.name.clone())
+                    .collect();
+                if below.is_empty() {
+                    repo.packages.by_name.keys().cloned().collect()
+                } else {
+                    below
+                }
+            }
         }
     } else {
         let root = repo.root.clone();

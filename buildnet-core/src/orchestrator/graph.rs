@@ -181,7 +181,8 @@ fn visit(
             .targets
             .get(dep)
             .and_then(|t| t.task.as_ref())
-            .is_some_and(|s| s.definition.persistent);
+            // One without a script runs nothing, so nothing waits forever (turbo allows it).
+            .is_some_and(|s| s.definition.persistent && s.script.is_some());
         if persistent {
             return Err(Error::config(format!(
                 "{dep:?} is a persistent task, {name:?} cannot depend on it"

@@ -239,6 +239,7 @@ impl ResolvedTarget {
             key_extra: vec![
                 definition,
                 task.external_deps.clone(),
+                task.global_key.clone(),
                 format!("{:?}", task.env_mode),
                 t.pass_env.join(","),
             ],

@@ -8,47 +8,71 @@
 
 use std::collections::BTreeMap;
 
-/// Variables a strict-mode command still gets from the daemon (system and tool basics, as
-/// turbo passes them in strict mode).
-pub const STRICT_PASS_THROUGH: [&str; 38] = [
-    "PATH",
-    "SHELL",
+/// Variables a strict-mode command still gets from the daemon: turbo 2.11's list, names
+/// and `PREFIX_*` wildcards (measured: `tests/turbo/FINDINGS.md` §1).
+pub const STRICT_PASS_THROUGH: [&str; 62] = [
     "HOME",
     "USER",
-    "LOGNAME",
     "TZ",
     "LANG",
-    "LC_ALL",
-    "LC_*",
+    "SHELL",
     "PWD",
-    "TMPDIR",
-    "TMP",
-    "TEMP",
-    "XDG_RUNTIME_DIR",
-    "XAUTHORITY",
-    "DBUS_SESSION_BUS_ADDRESS",
-    "DISPLAY",
+    "PATH",
     "CI",
     "NODE_OPTIONS",
-    "COREPACK_HOME",
+    "NPM_CONFIG_STORE_DIR",
+    "PNPM_HOME",
+    "pnpm_config_verify_deps_before_run",
     "LD_LIBRARY_PATH",
+    "LD_PRELOAD",
     "DYLD_FALLBACK_LIBRARY_PATH",
+    "DYLD_INSERT_LIBRARIES",
     "LIBPATH",
     "COLORTERM",
     "TERM",
     "TERM_PROGRAM",
-    "PNPM_HOME",
-    "NPM_CONFIG_STORE_DIR",
-    "SYSTEMROOT",
+    "DISPLAY",
+    "FORCE_COLOR",
+    "NO_COLOR",
+    "TMP",
+    "TEMP",
+    "TMPDIR",
+    "XDG_RUNTIME_DIR",
+    "XAUTHORITY",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "VERCEL",
+    "USE_OUTPUT_FOR_EDGE_FUNCTIONS",
+    "NOW_BUILDER",
     "APPDATA",
     "PROGRAMDATA",
+    "LOCALAPPDATA",
+    "SYSTEMROOT",
+    "SYSTEMDRIVE",
     "USERPROFILE",
-    "VSCODE_*",
+    "HOMEDRIVE",
+    "HOMEPATH",
+    "WINDIR",
+    "ProgramFiles",
+    "ProgramFiles(x86)",
+    "COMSPEC",
+    "PATHEXT",
     "ELECTRON_RUN_AS_NODE",
-    "VERCEL",
+    "JB_INTERPRETER",
+    "_JETBRAINS_TEST_RUNNER_RUN_SCOPE_TYPE",
     "VERCEL_*",
     "NEXT_*",
-    "NOW_BUILDER",
+    "GITHUB_*",
+    "RUNNER_*",
+    "TURBO_*",
+    "COREPACK_*",
+    "XDG_DATA_*",
+    "VSCODE_*",
+    "JB_IDE_*",
+    "DOCKER_*",
+    "BUILDKIT_*",
+    "COMPOSE_*",
+    "NIX_*",
+    "__NIXOS_*",
 ];
 
 /// BuildNet's own secrets: removed from every command's environment.
@@ -193,11 +217,12 @@ mod tests {
             ("SECRET_TOKEN", "s"),
             ("BUILDNET_TOKEN", "t"),
             ("LC_CTYPE", "C"),
+            ("GITHUB_SHA", "abc"),
         ]);
         let strict = for_command(true, &["FOO".into()], &v);
         assert_eq!(
             strict.keys().collect::<Vec<_>>(),
-            ["FOO", "HOME", "LC_CTYPE", "PATH"]
+            ["FOO", "GITHUB_SHA", "HOME", "PATH"]
         );
         let loose = for_command(false, &[], &v);
         assert!(loose.contains_key("SECRET_TOKEN"));

@@ -177,7 +177,8 @@ impl Repo {
         if let Some(name) = &sel.name {
             let m = glob_matcher(name)?;
             base.retain(|p| m.is_match(p));
-            if base.is_empty() {
+            // A name that matches nothing is an error; a glob that does is an empty scope.
+            if base.is_empty() && !name.contains(['*', '?', '[', '{']) {
                 return Err(Error::not_found(format!(
                     "No package found with name '{name}' in workspace"
                 )));
@@ -194,6 +195,17 @@ impl Repo {
                     sel.raw
                 ))
             })?;
+            let literal: String = joined
+                .split('/')
+                .take_while(|p| !p.contains(['*', '?', '[', '{']))
+                .collect::<Vec<_>>()
+                .join("/");
+            if !self.root.join(&literal).is_dir() {
+                return Err(Error::invalid_argument(format!(
+                    "Directory '{}' specified in filter does not exist",
+                    self.root.join(&literal).display()
+                )));
+            }
             let m = glob_matcher(if joined.is_empty() { "" } else { &joined })?;
             base.retain(|p| {
                 let dir = &self.packages.by_name[p].dir;

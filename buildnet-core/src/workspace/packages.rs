@@ -79,8 +79,8 @@ impl Manager {
         match self.kind {
             ManagerKind::Npm | ManagerKind::Yarn | ManagerKind::Bun => true,
             ManagerKind::Berry => false,
-            // pnpm 7 stopped running them (`enable-pre-post-scripts` defaults to false).
-            ManagerKind::Pnpm => self.major().is_some_and(|m| m < 7),
+            // pnpm 7 alone did not run them (`enable-pre-post-scripts` was false by default).
+            ManagerKind::Pnpm => self.major() != Some(7),
         }
     }
 
@@ -740,7 +740,10 @@ mod tests {
         write(root, ".npmrc", "link-workspace-packages=true\n");
         let p = Packages::read(root).unwrap();
         assert_eq!(p.by_name["b"].internal, BTreeSet::from(["a".to_string()]));
-        assert!(!p.manager.runs_pre_post());
+        assert!(
+            p.manager.runs_pre_post(),
+            "pnpm 9 runs pre and post scripts"
+        );
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct TaskSpec {
     pub definition: TaskDefinition,
     /// blake3 of the package's external dependency closure in the lockfile.
     pub external_deps: String,
+    /// What every task's key holds of the root package.json and the global settings.
+    pub global_key: String,
     /// The task's log, relative to the package folder.
     pub log_file: String,
     /// Targets started beside this one (`with`), without an edge.
@@ -223,10 +225,26 @@ impl Repo {
             sources.push(root.join(&p.dir).join("package.json"));
         }
         sources.extend(turbo.packages.values().map(|p| p.file.clone()));
-        let mut global_inputs = vec!["package.json".to_owned()];
+        let mut global_inputs = Vec::new();
         if lockfile_whole {
             global_inputs.extend(packages.manager.lockfile.clone());
         }
+        // Of the root package.json, what turbo's global hash holds: `engines`, the root's
+        // workspace dependencies and its external closure (its name, scripts or description
+        // change only the root's own tasks, whose files include package.json).
+        let root_json: serde_json::Value = std::fs::read_to_string(root.join("package.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let root_package = &packages.by_name[ROOT_PACKAGE];
+        let global_key = serde_json::json!({
+            "engines": root_json.get("engines"),
+            "internal": root_package.internal,
+            "external": external.get(ROOT_PACKAGE),
+            "globalEnv": turbo.global_env,
+            "globalPassThroughEnv": turbo.global_pass_through_env,
+        })
+        .to_string();
         global_inputs.extend(turbo.global_dependencies.iter().map(|g| {
             let g = g.strip_prefix("$TURBO_ROOT$/").unwrap_or(g);
             g.to_owned()
@@ -239,7 +257,7 @@ impl Repo {
             sources,
             warnings,
         };
-        repo.tasks = repo.build_tasks(&external, &global_inputs)?;
+        repo.tasks = repo.build_tasks(&external, &global_inputs, &global_key)?;
         Ok(repo)
     }
 
@@ -247,6 +265,7 @@ impl Repo {
         &self,
         external: &BTreeMap<String, String>,
         global_inputs: &[String],
+        global_key: &str,
     ) -> Result<BTreeMap<String, TaskTarget>> {
         let names = self.turbo.task_names();
         let mut defs: BTreeMap<String, (&Package, TaskDefinition)> = BTreeMap::new();
@@ -331,6 +350,7 @@ impl Repo {
                 package_version: package.version.clone(),
                 definition: def.clone(),
                 external_deps: external.get(&package.name).cloned().unwrap_or_default(),
+                global_key: global_key.to_owned(),
                 log_file,
                 with,
                 framework: framework.map(|f| f.slug.to_owned()),
@@ -551,6 +571,7 @@ mod tests {
             package_version: Some("1.0.0".into()),
             definition: TaskDefinition::default(),
             external_deps: String::new(),
+            global_key: String::new(),
             log_file: log_file_name("build"),
             with: Vec::new(),
             framework: None,
