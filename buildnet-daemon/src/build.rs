@@ -130,6 +130,12 @@ pub fn hand_off(
         "only": options.only,
         "parallel": options.parallel,
         "pm_run": options.pm_run,
+        // The commands and keys see this command's environment, not the daemon's.
+        "env": options.env.clone().unwrap_or_else(|| {
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect()
+        }),
     })
     .to_string();
     crate::client::request(

@@ -173,6 +173,7 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         pm_run: args.pm_run,
         only: args.only,
         parallel: args.parallel,
+        env: None,
     };
     if let Some(graph_to) = &args.graph {
         let daemon = Daemon::open(config)?;

@@ -500,3 +500,41 @@ fn buildnet_yaml_and_turbo_json_make_one_graph_and_bad_globs_are_reported() {
     let out = bn(root, &["build", "--dry-run"]);
     assert!(!stdout(&out).contains("#build"), "{}", stdout(&out));
 }
+
+#[test]
+fn through_a_running_daemon_the_callers_environment_counts() {
+    let dir = workspace();
+    let root = dir.path();
+    let server = common::serve(root, &[], &[("BUILD_MODE", "daemon")]);
+    let out = run(
+        root,
+        &["run", "test", "--filter=@acme/lib"],
+        &[("PASS_ME", "client"), ("BUILD_MODE", "client")],
+    );
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("pass=client"),
+        "the caller's variable reached the task: {text}"
+    );
+    // The daemon ran it (its history has the build)...
+    let (code, builds) = common::http(&server.address, "GET", "/api/v1/builds", None, &[]);
+    assert_eq!(code, 200);
+    assert_eq!(
+        builds["builds"].as_array().map(Vec::len),
+        Some(1),
+        "{builds}"
+    );
+    // ...and the key used the caller's BUILD_MODE: the same run without a daemon is a hit.
+    drop(server);
+    let doc = {
+        let out = run(
+            root,
+            &["run", "--dry=json", "test", "--filter=@acme/lib"],
+            &[("BUILD_MODE", "client")],
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(status(&doc, "@acme/lib#build"), "HIT", "{doc}");
+    assert_eq!(status(&doc, "@acme/lib#test"), "HIT", "{doc}");
+}

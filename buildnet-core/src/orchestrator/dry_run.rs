@@ -33,6 +33,7 @@ impl Orchestrator {
     ) -> Result<Vec<DryRunEntry>> {
         let graph = TargetGraph::resolve_with(config, targets, options.edges())?;
         self.load_stats();
+        let vars = options.vars();
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
         let mut entries = Vec::new();
         for target in ResolvedTarget::resolve_all(config, &graph.order, options.run_args()) {
@@ -41,7 +42,7 @@ impl Orchestrator {
                 .iter()
                 .map(|d| (d.clone(), keys[d].clone()))
                 .collect();
-            let (components, key) = self.cache_key(config, &target, dep_keys)?;
+            let (components, key) = self.cache_key(config, &target, dep_keys, &vars)?;
             let inputs = components.files.clone();
             let warnings = target.input_warnings(inputs.keys());
             let stored = self.store.cache_entry(&key)?.is_some();

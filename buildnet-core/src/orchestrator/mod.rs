@@ -96,6 +96,8 @@ pub(super) struct BuildCtx<'a> {
     config: &'a Config,
     options: &'a BuildOptions,
     active: &'a ActiveBuild,
+    /// The environment the build's keys and commands see ([`BuildOptions::vars`]).
+    vars: std::collections::BTreeMap<String, String>,
 }
 
 /// How one target ended.

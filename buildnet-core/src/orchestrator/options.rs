@@ -31,9 +31,22 @@ pub struct BuildOptions {
     /// (`turbo run --parallel`).
     #[serde(default)]
     pub parallel: bool,
+    /// The environment the build's keys and commands see instead of the daemon's: a client
+    /// that hands its build to a running daemon sends its own, so `NODE_ENV=production
+    /// buildnet run build` means the same through a daemon as without one.
+    #[serde(default)]
+    pub env: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl BuildOptions {
+    /// The variables the build sees: the ones it was given, else the daemon's.
+    pub fn vars(&self) -> std::collections::BTreeMap<String, String> {
+        match &self.env {
+            Some(env) => env.clone(),
+            None => crate::process::env::current(),
+        }
+    }
+
     /// Which dependency edges the build keeps.
     pub fn edges(&self) -> super::graph::Edges {
         if self.only {
@@ -69,6 +82,7 @@ impl Default for BuildOptions {
             pm_run: false,
             only: false,
             parallel: false,
+            env: None,
         }
     }
 }

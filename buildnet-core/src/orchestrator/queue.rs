@@ -116,6 +116,7 @@ impl Orchestrator {
                     config: &config,
                     options: &options,
                     active: &active,
+                    vars: options.vars(),
                 };
                 this.run_build(&ctx, &graph)
             });

@@ -64,7 +64,9 @@ impl Orchestrator {
         }
         let started = Instant::now();
         self.sync_inputs(true);
-        let (_, key) = self.cache_key(ctx.config, target, dep_keys.clone()).ok()?;
+        let (_, key) = self
+            .cache_key(ctx.config, target, dep_keys.clone(), &ctx.vars)
+            .ok()?;
         let manifest = self.store.cache_entry(&key).ok()??;
         let manifest: Manifest = serde_json::from_str(&manifest).ok()?;
         let mut run = TargetRun::pending(&target.name);
@@ -145,7 +147,7 @@ impl Orchestrator {
     ) -> Result<Option<RunResult>> {
         // Files a dependency's command wrote must be seen before this target's inputs are hashed.
         self.sync_inputs(true);
-        let (components, key) = self.cache_key(ctx.config, target, dep_keys)?;
+        let (components, key) = self.cache_key(ctx.config, target, dep_keys, &ctx.vars)?;
         run.cache_key = Some(key.clone());
         let log_path = log_path(&ctx.config.state_dir, ctx.id, &target.name);
         if target.cache && !ctx.options.force {
@@ -170,8 +172,10 @@ impl Orchestrator {
         let spec = RunSpec {
             command: &target.command,
             cwd: &target.cwd,
-            env: command_env(ctx.config, target, &key),
-            clear_env: target.env_mode == EnvMode::Strict,
+            env: command_env(ctx.config, target, &key, &ctx.vars),
+            // Every variable is set from the build's environment (the daemon's, or the one a
+            // client sent), filtered in strict mode.
+            clear_env: true,
             timeout: target.timeout,
             log_path: &log_path,
         };
@@ -262,6 +266,7 @@ impl Orchestrator {
         config: &Config,
         target: &ResolvedTarget,
         dep_keys: BTreeMap<String, String>,
+        vars: &BTreeMap<String, String>,
     ) -> Result<(KeyComponents, String)> {
         if !target.cwd.is_dir() {
             return Err(Error::not_found(format!(
@@ -287,10 +292,9 @@ impl Orchestrator {
             .map(|f| (format!("{prefix}{}", f.path), f.hash))
             .collect();
         files.extend(self.root_input_files(config, target)?);
-        let vars = process::env::current();
         Ok(KeyComponents::gather(
             target,
-            process::env::for_key(&target.env, &vars),
+            process::env::for_key(&target.env, vars),
             files,
             dep_keys,
         ))
@@ -381,24 +385,22 @@ impl Orchestrator {
     }
 }
 
-/// The variables set for `target`'s command on top of what [`RunSpec::clear_env`] keeps:
-/// `PATH` with the workspace's tools, in strict mode the pass-through list and the variables
-/// the target names, and for a Turborepo task the package manager's `npm_*` variables and
-/// `TURBO_HASH`.
+/// The environment of `target`'s command: `PATH` with the workspace's tools in front; the
+/// build's variables (in strict mode only the pass-through list and those the target names);
+/// for a Turborepo task the package manager's `npm_*` variables and `TURBO_HASH`.
 fn command_env(
     config: &Config,
     target: &ResolvedTarget,
     key: &str,
+    vars: &BTreeMap<String, String>,
 ) -> Vec<(String, std::ffi::OsString)> {
     let mut env: Vec<(String, std::ffi::OsString)> =
-        vec![("PATH".into(), target.path_env(&config.root))];
-    if target.env_mode == EnvMode::Strict {
-        let names: Vec<String> = target.env.iter().chain(&target.pass_env).cloned().collect();
-        let vars = process::env::current();
-        for (k, v) in process::env::for_command(true, &names, &vars) {
-            if k != "PATH" {
-                env.push((k, v.into()));
-            }
+        vec![("PATH".into(), target.path_env(&config.root, vars))];
+    let strict = target.env_mode == EnvMode::Strict;
+    let names: Vec<String> = target.env.iter().chain(&target.pass_env).cloned().collect();
+    for (k, v) in process::env::for_command(strict, &names, vars) {
+        if k != "PATH" {
+            env.push((k, v.into()));
         }
     }
     if let Some(task) = &target.task {

@@ -313,7 +313,11 @@ impl ResolvedTarget {
 
     /// `PATH` with the workspace's tool folders in front: `node_modules/.bin` of the target's
     /// folder and of every folder above it up to the workspace root.
-    pub fn path_env(&self, root: &Path) -> std::ffi::OsString {
+    pub fn path_env(
+        &self,
+        root: &Path,
+        vars: &std::collections::BTreeMap<String, String>,
+    ) -> std::ffi::OsString {
         let mut dirs: Vec<PathBuf> = self
             .cwd
             .ancestors()
@@ -323,8 +327,8 @@ impl ResolvedTarget {
         if dirs.is_empty() {
             dirs.push(root.join("node_modules/.bin"));
         }
-        if let Some(path) = std::env::var_os("PATH") {
-            dirs.extend(std::env::split_paths(&path));
+        if let Some(path) = vars.get("PATH") {
+            dirs.extend(std::env::split_paths(path));
         }
         std::env::join_paths(dirs).unwrap_or_default()
     }

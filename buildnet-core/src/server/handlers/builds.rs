@@ -51,6 +51,9 @@ pub(crate) struct BuildBody {
     /// Run Turborepo tasks through `<pm> run` instead of starting their scripts directly.
     #[serde(default)]
     pm_run: bool,
+    /// The environment the build's keys and commands see instead of the daemon's (a client
+    /// handing over its build sends its own).
+    env: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +84,7 @@ pub(crate) async fn start_build(
         only: req.only,
         parallel: req.parallel,
         pm_run: req.pm_run,
+        env: req.env,
     };
     let daemon = app.inner.daemon.clone();
     // Subscribed before the build starts, so a stream misses none of its events.
