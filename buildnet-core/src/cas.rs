@@ -59,7 +59,14 @@ pub struct ArtifactStore {
     events: EventBus,
     /// fsync blobs and their folder before recording them (`durability: full`).
     fsync: bool,
+    /// Blobs read since the last [`ArtifactStore::flush_touches`]: their last-access times
+    /// are written together (a cached build reading a hundred logs writes once, not a hundred
+    /// times), before any garbage collection and when the store is dropped.
+    touched: std::sync::Mutex<Vec<String>>,
 }
+
+/// Touches held before they are written anyway.
+const MAX_HELD_TOUCHES: usize = 1024;
 
 /// Copies `src` to `dst`, hashing what passes through; returns the hash and the byte count.
 fn copy_hashing(src: &mut impl Read, dst: &mut impl Write) -> std::io::Result<(blake3::Hash, u64)> {
@@ -85,6 +92,14 @@ pub fn validate_hash(hash: &str) -> Result<()> {
         Err(Error::invalid_argument(format!(
             "{hash:?} is not a blake3 hex digest (64 lowercase hex digits)"
         )))
+    }
+}
+
+impl Drop for ArtifactStore {
+    fn drop(&mut self) {
+        if let Err(err) = self.flush_touches() {
+            tracing::warn!(%err, "the artifacts' last-access times were not saved");
+        }
     }
 }
 
@@ -114,7 +129,29 @@ impl ArtifactStore {
             store,
             events,
             fsync: true,
+            touched: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Notes that blob `hash` was used (see `touched`).
+    fn touch(&self, hash: &str) -> Result<()> {
+        let full = {
+            let mut touched = crate::lock(&self.touched);
+            touched.push(hash.to_owned());
+            touched.len() >= MAX_HELD_TOUCHES
+        };
+        if full {
+            self.flush_touches()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the last-access times of the blobs used since the last call.
+    pub fn flush_touches(&self) -> Result<()> {
+        let mut hashes = std::mem::take(&mut *crate::lock(&self.touched));
+        hashes.sort_unstable();
+        hashes.dedup();
+        self.store.artifacts_touch(hashes)
     }
 
     /// Whether blobs are fsynced before they are placed (`durability: full`); on by default.
@@ -237,7 +274,7 @@ impl ArtifactStore {
             self.discard_corrupt(hash, &path)?;
             return Ok(None);
         }
-        self.store.artifact_touch(hash)?;
+        self.touch(hash)?;
         Ok(Some(data))
     }
 
@@ -275,7 +312,7 @@ impl ArtifactStore {
             let _ = std::fs::remove_file(&tmp_dest);
             Error::io(format!("restoring {}", dest.display()), e)
         })?;
-        self.store.artifact_touch(hash)?;
+        self.touch(hash)?;
         Ok(true)
     }
 
@@ -305,6 +342,7 @@ impl ArtifactStore {
 
     /// Removes least recently used blobs until the store holds at most `max_bytes`.
     pub fn gc(&self, max_bytes: u64) -> Result<GcReport> {
+        self.flush_touches()?;
         let (_, mut total) = self.store.artifact_totals()?;
         let mut report = GcReport {
             removed: 0,

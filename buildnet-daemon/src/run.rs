@@ -168,7 +168,9 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         force: args.force,
         concurrency,
         fail_fast: !continue_on_error,
-        replay_logs: matches!(args.output_logs, LogMode::Full),
+        // In this process a hit's log is read from the store when it is shown; a daemon
+        // replays it as events.
+        replay_logs: false,
         args: args.args.clone(),
         pm_run: args.pm_run,
         only: args.only,
@@ -210,7 +212,11 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
     let summarize = args.summarize.as_deref().is_some_and(|v| v != "false");
     if !args.no_daemon && !summarize {
         if let Some(running) = DaemonFile::read_live(&config.state_dir) {
-            match crate::build::hand_off(&config, &running.address, &ids, &options) {
+            let remote_options = BuildOptions {
+                replay_logs: matches!(args.output_logs, LogMode::Full),
+                ..options.clone()
+            };
+            match crate::build::hand_off(&config, &running.address, &ids, &remote_options) {
                 Ok(answer) => {
                     let record = remote(&config, &running.address, answer, &mut show)?;
                     return Ok(finish(&record, &show, started, &noop));
@@ -227,6 +233,8 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
     }
     let root = config.root.clone();
     let daemon = Daemon::open(config)?;
+    let store = daemon.clone();
+    show.cached_log = Some(Box::new(move |key| store.cached_log(key).ok().flatten()));
     let pending = daemon.prepare_follow();
     let id = daemon.request_build(&ids, options.clone())?;
     let mut follow = pending.follow(id.clone());
@@ -349,6 +357,9 @@ struct Show {
     tasks: BTreeMap<String, TaskInfo>,
     /// Failure lines, repeated at the end with `--continue`.
     errors: Vec<String>,
+    /// Reads a hit's stored log (in this process; a daemon sends it as events instead).
+    cached_log: Option<Box<dyn Fn(&str) -> Option<Vec<u8>>>>,
+    out: std::io::BufWriter<std::io::Stdout>,
 }
 
 impl Show {
@@ -365,11 +376,20 @@ impl Show {
             lines: BTreeMap::new(),
             tasks,
             errors: Vec::new(),
+            cached_log: None,
+            out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
         }
     }
 
     fn event(&mut self, event: &Event) {
-        let mut out = std::io::stdout().lock();
+        self.show(event);
+        if matches!(event, Event::TargetFinished { .. }) || self.stream {
+            let _ = self.out.flush();
+        }
+    }
+
+    fn show(&mut self, event: &Event) {
+        let out = &mut self.out;
         match event {
             Event::TargetLog { target, line, .. } => {
                 if matches!(self.mode, LogMode::None | LogMode::HashOnly) {
@@ -392,7 +412,7 @@ impl Show {
                 warnings,
                 ..
             } => {
-                let lines = self.lines.remove(target).unwrap_or_default();
+                let mut lines = self.lines.remove(target).unwrap_or_default();
                 let Some(info) = self.tasks.get(target) else {
                     return;
                 };
@@ -421,6 +441,18 @@ impl Show {
                 };
                 if show_header {
                     let _ = writeln!(out, "{header}");
+                }
+                if show_lines && *cached && lines.is_empty() {
+                    let log = match (&self.cached_log, cache_key) {
+                        (Some(read), Some(key)) => read(key),
+                        _ => None,
+                    };
+                    if let Some(log) = log {
+                        lines = String::from_utf8_lossy(&log)
+                            .lines()
+                            .map(|l| format!("{name}: {l}"))
+                            .collect();
+                    }
                 }
                 if show_lines {
                     for line in lines {

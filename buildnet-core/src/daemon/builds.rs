@@ -62,6 +62,12 @@ impl Daemon {
             .target_log(&self.config().state_dir, record, target)
     }
 
+    /// The log stored with the cache entry `key` (a cache hit's log, as its run left it).
+    pub fn cached_log(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.check_open()?;
+        self.inner.orchestrator.cached_log(key)
+    }
+
     /// Waits for build `id` to finish (at most `timeout`; `Timeout` error after it).
     pub fn wait_build(&self, id: &str, timeout: Option<Duration>) -> Result<BuildRecord> {
         self.check_open()?;
@@ -84,6 +90,7 @@ impl Daemon {
     /// The most recent builds, newest first (without their target runs).
     pub fn list_builds(&self, limit: usize) -> Result<Vec<BuildRecord>> {
         self.check_open()?;
+        self.inner.orchestrator.flush_records();
         self.inner.store.builds_recent(limit)
     }
 

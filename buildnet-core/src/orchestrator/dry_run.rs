@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{BuildOptions, KeyComponents, Orchestrator, ResolvedTarget, TargetGraph};
@@ -36,13 +37,28 @@ impl Orchestrator {
         let vars = options.vars();
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
         let mut entries = Vec::new();
-        for target in ResolvedTarget::resolve_all(config, &graph.order, options.run_args()) {
+        let targets = ResolvedTarget::resolve_all(config, &graph.order, options.run_args());
+        // The file trees are walked in parallel; the keys are then chained in graph order.
+        let files: Vec<Result<BTreeMap<String, String>>> = if crate::runtime::parallel() {
+            targets
+                .par_iter()
+                .map(|t| self.key_files(config, t))
+                .collect()
+        } else {
+            targets.iter().map(|t| self.key_files(config, t)).collect()
+        };
+        for (target, files) in targets.into_iter().zip(files) {
             let name = &target.name;
             let dep_keys = graph.deps[name]
                 .iter()
                 .map(|d| (d.clone(), keys[d].clone()))
                 .collect();
-            let (components, key) = self.cache_key(config, &target, dep_keys, &vars)?;
+            let (components, key) = KeyComponents::gather(
+                &target,
+                crate::process::env::for_key(&target.env, &vars),
+                files?,
+                dep_keys,
+            );
             let inputs = components.files.clone();
             let warnings = target.input_warnings(inputs.keys());
             let stored = self.store.cache_entry(&key)?.is_some();

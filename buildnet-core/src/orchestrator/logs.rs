@@ -85,6 +85,11 @@ impl Orchestrator {
         let Some(key) = &run.cache_key else {
             return Ok(None);
         };
+        self.cached_log(key)
+    }
+
+    /// The log stored with cache entry `key`, if there is one.
+    pub fn cached_log(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let Some(manifest) = self.store.cache_entry(key)? else {
             return Ok(None);
         };

@@ -63,7 +63,13 @@ pub struct Orchestrator {
     /// The `ran_epoch` the last finished sync started from; held while a sync runs, so one
     /// that is still waiting for its cookie is never taken for done.
     synced_epoch: Mutex<u64>,
+    /// Finished target runs not yet written, and when the oldest was added: written together
+    /// (one transaction) at the end of the build, or once the oldest is [`RECORD_DELAY`] old.
+    records: Mutex<(Vec<(String, TargetRun)>, Option<std::time::Instant>)>,
 }
+
+/// How long a finished target's record may wait to be written with others.
+const RECORD_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
 
 type SyncHook = Arc<dyn Fn() + Send + Sync>;
 
@@ -127,6 +133,7 @@ impl Orchestrator {
             sync_hook: Mutex::new(None),
             ran_epoch: AtomicU64::new(0),
             synced_epoch: Mutex::new(0),
+            records: Mutex::new((Vec::new(), None)),
         }
     }
 
@@ -155,9 +162,30 @@ impl Orchestrator {
     }
 
     /// Records a target run; a failure to record is logged, never stops the build.
+    /// Records how a target run ended. Records of one build are written together: a hundred
+    /// cache hits cost one transaction, not a hundred; none waits longer than [`RECORD_DELAY`],
+    /// and the build's end writes what is left before the build is recorded as finished.
     pub(super) fn record_run(&self, build_id: &str, run: &TargetRun) {
-        if let Err(err) = self.store.target_run_update(build_id, run) {
-            tracing::error!(build = build_id, target = %run.target, %err, "could not record a target run");
+        let due = {
+            let mut records = lock(&self.records);
+            records.0.push((build_id.to_owned(), run.clone()));
+            let oldest = *records.1.get_or_insert_with(std::time::Instant::now);
+            oldest.elapsed() >= RECORD_DELAY
+        };
+        if due {
+            self.flush_records();
+        }
+    }
+
+    /// Writes the records [`Self::record_run`] holds.
+    pub fn flush_records(&self) {
+        let runs = {
+            let mut records = lock(&self.records);
+            records.1 = None;
+            std::mem::take(&mut records.0)
+        };
+        if let Err(err) = self.store.target_runs_update(runs) {
+            tracing::error!(%err, "could not record target runs");
         }
     }
 

@@ -169,6 +169,7 @@ impl Orchestrator {
 
     /// The record of build `id`.
     pub fn record(&self, id: &str) -> Result<BuildRecord> {
+        self.flush_records();
         self.store
             .build_get(id)?
             .ok_or_else(|| Error::not_found(format!("no build {id:?}")))
@@ -264,6 +265,10 @@ impl Orchestrator {
                 status
             }
         };
+        self.flush_records();
+        if let Err(err) = self.cas.flush_touches() {
+            tracing::warn!(%err, "the artifacts' last-access times were not saved");
+        }
         self.save_stats();
         prune_logs(&ctx.config.state_dir.join("logs"), KEEP_BUILD_LOGS);
         let mut recorded = self.store.build_finish(ctx.id, status);

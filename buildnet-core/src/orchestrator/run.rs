@@ -268,6 +268,21 @@ impl Orchestrator {
         dep_keys: BTreeMap<String, String>,
         vars: &BTreeMap<String, String>,
     ) -> Result<(KeyComponents, String)> {
+        let files = self.key_files(config, target)?;
+        Ok(KeyComponents::gather(
+            target,
+            process::env::for_key(&target.env, vars),
+            files,
+            dep_keys,
+        ))
+    }
+
+    /// The input files of `target`'s key: path relative to the workspace root -> blake3.
+    pub(super) fn key_files(
+        &self,
+        config: &Config,
+        target: &ResolvedTarget,
+    ) -> Result<BTreeMap<String, String>> {
         if !target.cwd.is_dir() {
             return Err(Error::not_found(format!(
                 "target {}: working directory {} does not exist",
@@ -292,12 +307,7 @@ impl Orchestrator {
             .map(|f| (format!("{prefix}{}", f.path), f.hash))
             .collect();
         files.extend(self.root_input_files(config, target)?);
-        Ok(KeyComponents::gather(
-            target,
-            process::env::for_key(&target.env, vars),
-            files,
-            dep_keys,
-        ))
+        Ok(files)
     }
 
     /// The files of `target`'s inputs named from the workspace root: a plain path is hashed

@@ -352,10 +352,9 @@ fn unmatched<'a>(globs: &[String], paths: impl Iterator<Item = &'a str> + Clone)
         .iter()
         .filter(|g| !g.starts_with('!'))
         .filter(|g| {
-            let Ok(m) = globset::GlobBuilder::new(g).literal_separator(true).build() else {
+            let Ok((Some(m), _)) = crate::hash::compile_globs(std::slice::from_ref(*g)) else {
                 return false;
             };
-            let m = m.compile_matcher();
             !paths.clone().any(|p| m.is_match(p))
         })
         .cloned()

@@ -128,29 +128,39 @@ impl Store {
 
     /// Records a target run's current state.
     pub fn target_run_update(&self, build_id: &str, run: &TargetRun) -> Result<()> {
-        let (id, run) = (build_id.to_owned(), run.clone());
-        self.write(true, move |c| {
-            c.prepare_cached(
+        self.target_runs_update(vec![(build_id.to_owned(), run.clone())])
+    }
+
+    /// Records several target runs' states in one transaction.
+    pub fn target_runs_update(&self, runs: Vec<(String, TargetRun)>) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let single = runs.len() == 1;
+        self.write(single, move |c| {
+            let mut stmt = c.prepare_cached(
                 "
                 UPDATE target_runs SET status = ?3, cached = ?4, cache_key = ?5, exit_code = ?6,
                     started_at = ?7, finished_at = ?8, duration_ms = ?9, error = ?10,
                     warnings = ?11
                 WHERE build_id = ?1 AND target = ?2
                 ",
-            )?
-            .execute(params![
-                id,
-                run.target,
-                run.status,
-                run.cached as i64,
-                run.cache_key,
-                run.exit_code,
-                run.started_at,
-                run.finished_at,
-                run.duration_ms,
-                run.error,
-                serde_json::to_string(&run.warnings).unwrap_or_else(|_| "[]".into())
-            ])?;
+            )?;
+            for (id, run) in &runs {
+                stmt.execute(params![
+                    id,
+                    run.target,
+                    run.status,
+                    run.cached as i64,
+                    run.cache_key,
+                    run.exit_code,
+                    run.started_at,
+                    run.finished_at,
+                    run.duration_ms,
+                    run.error,
+                    serde_json::to_string(&run.warnings).unwrap_or_else(|_| "[]".into())
+                ])?;
+            }
             Ok(())
         })
     }

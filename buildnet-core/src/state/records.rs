@@ -101,10 +101,22 @@ impl Store {
 
     /// Marks a blob as just used.
     pub fn artifact_touch(&self, hash: &str) -> Result<()> {
-        let hash = hash.to_owned();
-        self.write(true, move |c| {
-            c.prepare_cached("UPDATE artifacts SET last_accessed = ?2 WHERE hash = ?1")?
-                .execute(params![hash, now_ms()])?;
+        self.artifacts_touch(vec![hash.to_owned()])
+    }
+
+    /// Marks several blobs as just used, in one transaction.
+    pub fn artifacts_touch(&self, hashes: Vec<String>) -> Result<()> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        let single = hashes.len() == 1;
+        self.write(single, move |c| {
+            let mut stmt =
+                c.prepare_cached("UPDATE artifacts SET last_accessed = ?2 WHERE hash = ?1")?;
+            let now = now_ms();
+            for hash in &hashes {
+                stmt.execute(params![hash, now])?;
+            }
             Ok(())
         })
     }

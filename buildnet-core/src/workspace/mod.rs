@@ -63,9 +63,18 @@ pub fn walk_builder(root: &Path) -> WalkBuilder {
     builder
         .hidden(false)
         .parents(false)
+        .ignore(false)
+        .git_ignore(false)
         .git_global(false)
         .git_exclude(false)
         .require_git(false);
+    // Read as custom ignore files (`.ignore` last: it wins over `.gitignore`, as in ripgrep),
+    // so the walker does not resolve the root and look for ignore files in every folder
+    // above it: those above the workspace never count, and those between it and the walked
+    // folder come from `ancestor_ignores`.
+    for name in IGNORE_FILES {
+        builder.add_custom_ignore_filename(name);
+    }
     builder
 }
 
@@ -84,6 +93,38 @@ pub fn walk(root: &Path, state_dir: &Path) -> ignore::Walk {
 /// The rules of `dir`'s own `.gitignore` and `.ignore`, if it has any (unreadable ones are
 /// skipped).
 pub fn read_ignores(dir: &Path) -> Option<Gitignore> {
+    // Parsed rules are kept while the files' size and modification time stay the same: every
+    // target's walk reads the ignore files of the folders above it.
+    type Seen = (Vec<Option<(u64, std::time::SystemTime)>>, Option<Gitignore>);
+    static PARSED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Seen>>,
+    > = std::sync::OnceLock::new();
+    let stamp: Vec<Option<(u64, std::time::SystemTime)>> = IGNORE_FILES
+        .iter()
+        .map(|name| -> Option<(u64, std::time::SystemTime)> {
+            let meta = std::fs::metadata(dir.join(name)).ok()?;
+            if !meta.is_file() {
+                return None;
+            }
+            Some((meta.len(), meta.modified().ok()?))
+        })
+        .collect();
+    let cache = PARSED.get_or_init(Default::default);
+    if let Some((seen, rules)) = crate::lock(cache).get(dir) {
+        if *seen == stamp {
+            return rules.clone();
+        }
+    }
+    let rules = parse_ignores(dir);
+    let mut cache = crate::lock(cache);
+    if cache.len() >= 65536 {
+        cache.clear();
+    }
+    cache.insert(dir.to_path_buf(), (stamp, rules.clone()));
+    rules
+}
+
+fn parse_ignores(dir: &Path) -> Option<Gitignore> {
     let mut builder = GitignoreBuilder::new(dir);
     let mut any = false;
     for name in IGNORE_FILES {

@@ -442,23 +442,68 @@ fn package_dirs(
 ) -> Result<Vec<String>> {
     let include_set = globset(include)?;
     let exclude_set = globset(exclude)?;
-    // Walk only below the literal start of each glob (`packages/*` walks `packages`).
-    let mut starts: BTreeSet<PathBuf> = BTreeSet::new();
+    // Walk only below the literal start of each glob (`packages/*` walks `packages`), and no
+    // deeper than the glob reaches unless it has a `**`.
+    let mut starts: BTreeMap<PathBuf, Option<usize>> = BTreeMap::new();
     for glob in include {
-        let literal: Vec<&str> = glob
-            .split('/')
+        let parts: Vec<&str> = glob.split('/').collect();
+        let literal = parts
+            .iter()
             .take_while(|part| !part.contains(['*', '?', '[', '{']))
-            .collect();
-        let literal = if literal.last() == Some(&"package.json") {
-            &literal[..literal.len() - 1]
-        } else {
-            &literal[..]
+            .count()
+            .min(parts.len() - 1);
+        let depth = (!glob.contains("**")).then_some(parts.len() - literal);
+        let start = root.join(parts[..literal].join("/"));
+        let entry = starts.entry(start).or_insert(depth);
+        *entry = match (*entry, depth) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
         };
-        starts.insert(root.join(literal.join("/")));
     }
     let mut dirs = BTreeSet::new();
-    for start in starts {
+    let check = |path: &Path, dirs: &mut BTreeSet<String>| {
+        let Ok(rel) = path.strip_prefix(root) else {
+            return;
+        };
+        let rel_text = rel.to_string_lossy().replace('\\', "/");
+        if rel_text != "package.json"
+            && include_set.is_match(&rel_text)
+            && !exclude_set.is_match(&rel_text)
+        {
+            dirs.insert(rel_text.trim_end_matches("/package.json").to_owned());
+        }
+    };
+    for (start, depth) in starts {
         if !start.is_dir() {
+            continue;
+        }
+        if let Some(depth) = depth {
+            // No `**`: list folder by folder to the glob's depth, and at the last level look
+            // for package.json alone (a package's own files are never listed).
+            let mut level = vec![start.clone()];
+            for _ in 1..depth {
+                let mut next = Vec::new();
+                for dir in &level {
+                    let Ok(entries) = std::fs::read_dir(dir) else {
+                        continue;
+                    };
+                    for entry in entries.flatten() {
+                        let is_dir = entry
+                            .file_type()
+                            .is_ok_and(|t| t.is_dir() || (t.is_symlink() && entry.path().is_dir()));
+                        if is_dir && !super::skipped_name(&entry.file_name()) {
+                            next.push(entry.path());
+                        }
+                    }
+                }
+                level = next;
+            }
+            for dir in level {
+                let file = dir.join("package.json");
+                if file.is_file() {
+                    check(&file, &mut dirs);
+                }
+            }
             continue;
         }
         let walker = ignore::WalkBuilder::new(&start)
@@ -472,21 +517,9 @@ fn package_dirs(
             })
             .build();
         for entry in walker.flatten() {
-            if entry.file_name() != "package.json"
-                || !entry.file_type().is_some_and(|t| t.is_file())
+            if entry.file_name() == "package.json" && entry.file_type().is_some_and(|t| t.is_file())
             {
-                continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(root) else {
-                continue;
-            };
-            let rel_text = rel.to_string_lossy().replace('\\', "/");
-            if rel_text == "package.json" {
-                continue;
-            }
-            if include_set.is_match(&rel_text) && !exclude_set.is_match(&rel_text) {
-                let dir = rel_text.trim_end_matches("/package.json").to_owned();
-                dirs.insert(dir);
+                check(entry.path(), &mut dirs);
             }
         }
     }

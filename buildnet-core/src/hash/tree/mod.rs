@@ -196,8 +196,27 @@ impl TreeHasher {
     }
 }
 
-/// Splits globs into an include set (`None`: everything) and an exclude set.
+/// Splits globs into an include set (`None`: everything) and an exclude set. Compiled sets
+/// are kept for the life of the process: the targets of a workspace mostly share their globs,
+/// and compiling is most of what a cached target costs otherwise.
 pub(crate) fn compile_globs(globs: &[String]) -> Result<(Option<GlobSet>, GlobSet)> {
+    type Compiled = (Option<GlobSet>, GlobSet);
+    static COMPILED: std::sync::OnceLock<Mutex<HashMap<Vec<String>, Compiled>>> =
+        std::sync::OnceLock::new();
+    let cache = COMPILED.get_or_init(Default::default);
+    if let Some(hit) = crate::lock(cache).get(globs) {
+        return Ok(hit.clone());
+    }
+    let compiled = compile_globs_uncached(globs)?;
+    let mut cache = crate::lock(cache);
+    if cache.len() >= 4096 {
+        cache.clear();
+    }
+    cache.insert(globs.to_vec(), compiled.clone());
+    Ok(compiled)
+}
+
+fn compile_globs_uncached(globs: &[String]) -> Result<(Option<GlobSet>, GlobSet)> {
     let mut include = GlobSetBuilder::new();
     let mut exclude = GlobSetBuilder::new();
     let mut any_include = false;
