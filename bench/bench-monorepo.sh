@@ -116,3 +116,31 @@ hyperfine --warmup 2 --runs "$runs" --export-json "$out/$p-cached-daemon.json" \
   -n "buildnet (daemon)" "$bn_build"
 interleave "$out/$p-leaf-daemon.json" "buildnet (daemon)=$bn_build" "$alone"
 kill -TERM "$daemon_pid"; wait "$daemon_pid" || true
+
+echo "== the Turborepo drop-in: buildnet run in a copy without buildnet.yaml (turbo.json alone)"
+# Same files, same turbo.json, same concurrency. buildnet run starts each package's script
+# directly (turbo runs it through npm, as it always does).
+drop="$mono-turbo"
+rm -rf "$drop"
+git clone -q "$mono" "$drop"
+(cd "$drop" && git rm -q buildnet.yaml && git -c user.email=bench@buildnet -c user.name=bench commit -qm "turbo.json alone")
+ln -s "$mono/node_modules" "$drop/node_modules"
+cd "$drop"
+run_build="$bin run build --concurrency=2"
+turbo_run="$turbo run build --concurrency=2"
+clean_drop="rm -rf packages/*/dist packages/*/.turbo"
+hyperfine --runs "$cold_runs" --export-json "$out/$p-run-cold.json" \
+  --prepare "rm -rf .buildnet; $clean_drop" -n "buildnet run" "$run_build" \
+  --prepare "rm -rf .turbo node_modules/.cache/turbo; $clean_drop" -n turbo "$turbo_run"
+$run_build >/dev/null; $turbo_run >/dev/null
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$out/$p-run-cached.json" \
+  -n "buildnet run" "$run_build" -n turbo "$turbo_run"
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$out/$p-run-dry.json" \
+  -n "buildnet run --dry=json" "$bin run build --dry=json" -n "turbo --dry=json" "$turbo run build --dry=json"
+"$bin" serve --port 0 > "$out/run-daemon.out" 2> "$out/run-daemon.err" &
+run_daemon=$!
+for _ in $(seq 100); do grep -q "listening on" "$out/run-daemon.out" 2>/dev/null && break; sleep 0.05; done
+$run_build >/dev/null
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$out/$p-run-cached-daemon.json" \
+  -n "buildnet run (daemon)" "$run_build" -n turbo "$turbo_run"
+kill -TERM "$run_daemon"; wait "$run_daemon" || true

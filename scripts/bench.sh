@@ -217,6 +217,16 @@ for n in (100, 1000):
     bc, tc = ms(cold["buildnet"]), ms(cold["turbo"])
     row(f"Cold build, {shape}, concurrency 2 ({len(cold['buildnet']['times'])} run(s))", f"{bc/1000:.2f} s", ", ".join(f"{k} {ms(v)/1000:.2f} s" for k, v in cold.items() if k != "buildnet"),
         f"{bc/tc:.2f}× turbo", "≤ 1.0× turbo", bc <= tc)
+    if os.path.exists(pre + "run-cached.json"):
+        rc, rd, rx, rk = (hyper(pre + f) for f in ("run-cached.json", "run-cached-daemon.json", "run-dry.json", "run-cold.json"))
+        b, t = ms(rc["buildnet run"]), ms(rc["turbo"])
+        row(f"`buildnet run build`, fully cached, {shape}, turbo.json alone (CLI, one-shot)", f"{b:.0f} ms", f"turbo run {t:.0f} ms", f"{b/t:.2f}× turbo", "≤ 0.3× turbo", b <= 0.3 * t)
+        d, t2 = ms(rd["buildnet run (daemon)"]), ms(rd["turbo"])
+        row(f"`buildnet run build`, fully cached, {shape}, through a running daemon", f"{d:.0f} ms", f"turbo run {t2:.0f} ms (same run)", f"{d/t2:.2f}× turbo", "≤ 0.15× turbo", d <= 0.15 * t2)
+        b, t = ms(rk["buildnet run"]), ms(rk["turbo"])
+        row(f"`buildnet run build`, cold, {shape}, concurrency 2 ({len(rk['turbo']['times'])} run(s))", f"{b/1000:.2f} s", f"turbo run {t/1000:.2f} s", f"{b/t:.2f}× turbo", "≤ 0.6× turbo", b <= 0.6 * t)
+        b, t = ms(rx["buildnet run --dry=json"]), ms(rx["turbo --dry=json"])
+        row(f"`buildnet run build --dry=json`, {shape}", f"{b:.0f} ms", f"turbo run --dry=json {t:.0f} ms", f"{b/t:.2f}× turbo", "≤ 0.3× turbo", b <= 0.3 * t)
 if os.path.exists(os.path.join(out, "turbo.version")):
     tv = open(os.path.join(out, "turbo.version")).read().strip()
     nv = open(os.path.join(out, "nx.version")).read().strip()

@@ -223,9 +223,25 @@ struct RawConfig {
 impl Config {
     /// Loads the file at `path`, or discovers one by walking up from the current directory. With
     /// no path and no file found, the defaults apply with the current directory as the root.
-    /// Environment overrides are applied in both cases.
+    /// `path` may also be a workspace folder or a repository's `turbo.json`. Environment
+    /// overrides are applied in every case.
     pub fn load(path: Option<&Path>) -> Result<Config> {
         let mut config = match path {
+            // A Turborepo repository is named by its folder or its turbo.json.
+            Some(path) if path.is_dir() => match discover_root(path)? {
+                Some(Found::Yaml(found)) if found.parent() == Some(path) => {
+                    Self::from_file(&found)?
+                }
+                _ => Self::parse("", None, path)?,
+            },
+            Some(path)
+                if path
+                    .file_name()
+                    .is_some_and(|n| n == "turbo.json" || n == "turbo.jsonc") =>
+            {
+                let root = path.parent().unwrap_or(Path::new("."));
+                Self::parse("", None, root)?
+            }
             Some(path) => Self::from_file(path)?,
             None => {
                 let cwd = std::env::current_dir()
@@ -778,6 +794,30 @@ mod tests {
             discover_root(&pkg).unwrap(),
             Some(Found::Yaml(root.join("apps/web/buildnet.yaml")))
         );
+    }
+
+    #[test]
+    fn a_turborepo_is_opened_by_its_folder_or_its_turbo_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(
+            root.join("package.json"),
+            r#"{"name": "r", "packageManager": "npm@10.0.0", "workspaces": ["p/*"]}"#,
+        )
+        .unwrap();
+        std::fs::create_dir_all(root.join("p/a")).unwrap();
+        std::fs::write(
+            root.join("p/a/package.json"),
+            r#"{"name": "a", "scripts": {"build": "true"}}"#,
+        )
+        .unwrap();
+        std::fs::write(root.join("turbo.json"), r#"{"tasks": {"build": {}}}"#).unwrap();
+        for path in [root.to_path_buf(), root.join("turbo.json")] {
+            let c = Config::load(Some(&path)).unwrap();
+            assert_eq!(c.root, root);
+            assert!(c.targets.contains_key("a#build"), "{path:?}");
+            assert!(c.repo.is_some());
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ import { api } from './api.js';
 import { S, buildSummary, storeDetail } from './state.js';
 import { notice, reportError } from './notice.js';
 import { schedule } from './refresh.js';
-import { renderGraph } from './graph.js';
+import { renderGraph, runWarnings } from './graph.js';
 import { openLogForSelection } from './log.js';
 
 export async function refreshDetail() {
@@ -41,6 +41,8 @@ export function renderGraphHeader() {
   if (failed) parts.push(`${failed} failed`);
   const skipped = count((r) => r.status === 'skipped');
   if (skipped) parts.push(`${skipped} skipped`);
+  const warnings = runs.reduce((n, r) => n + runWarnings(r).length, 0);
+  if (warnings) parts.push(`⚠ ${plural(warnings, 'warning')}`);
   const duration = Number.isFinite(detail.duration_ms)
     ? detail.duration_ms
     : detail.status === 'running' && detail.started_at

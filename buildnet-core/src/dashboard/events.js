@@ -80,6 +80,8 @@ export function onEvent(ev) {
         duration_ms: ev.duration_ms,
         exit_code: ev.exit_code,
         error: ev.error,
+        cache_key: ev.cache_key,
+        warnings: Array.isArray(ev.warnings) ? ev.warnings : undefined,
         finished_at: ev.at_ms,
       };
       updateRun(ev.build_id, ev.target, fields);

@@ -1,7 +1,8 @@
-// Dependency graph panel (SVG): the target graph, its layout, and each node's status.
+// Dependency graph panel (SVG): the target graph, its layout, each node's status, and the
+// warnings of the selected build's targets (a badge on the node and a list under the graph).
 
-import { $, svgEl, setText, show } from './dom.js';
-import { fmtDuration, targetNames, truncate } from './format.js';
+import { $, el, svgEl, setText, show } from './dom.js';
+import { fmtDuration, plural, targetNames, truncate } from './format.js';
 import { api } from './api.js';
 import { S, buildSummary, runOf } from './state.js';
 import { renderTargets } from './buildform.js';
@@ -21,7 +22,7 @@ const GAP_Y = 14;
 const PAD = 14;
 
 let graphKey = '';
-const graphNodes = new Map(); // target -> { g, sub }
+const graphNodes = new Map(); // target -> { g, sub, title, warn }
 const graphEdges = []; // { path, from, to }
 
 /** Targets drawn: the selected build's, or every target when no build is selected. */
@@ -92,6 +93,7 @@ export function renderGraph() {
     const hot = S.selectedTarget !== null && (edge.from === S.selectedTarget || edge.to === S.selectedTarget);
     edge.path.classList.toggle('hot', hot);
   }
+  renderWarnings(names);
   show($('graph-empty'), names.length === 0);
 }
 
@@ -133,6 +135,7 @@ function drawGraph(names) {
     const title = svgEl('title', {}, name);
     const label = svgEl('text', { x: x + 14, y: y + 19 }, truncate(name, 19));
     const sub = svgEl('text', { class: 'sub', x: x + 14, y: y + 36 });
+    const warn = svgEl('text', { x: x + NODE_W - 19, y: y + 4, 'text-anchor': 'middle' });
     const g = svgEl(
       'g',
       {
@@ -149,6 +152,7 @@ function drawGraph(names) {
       svgEl('rect', { class: 'bar', x: x + 1, y: y + 1, width: 5, height: NODE_H - 2, rx: 2, ry: 2 }),
       label,
       sub,
+      warnBadge(x, y, warn),
     );
     g.addEventListener('click', () => selectTarget(name));
     g.addEventListener('keydown', (e) => {
@@ -158,7 +162,7 @@ function drawGraph(names) {
       }
     });
     nodes.append(g);
-    graphNodes.set(name, { g, sub, title });
+    graphNodes.set(name, { g, sub, title, warn });
   }
   svg.replaceChildren(edges, nodes);
 }
@@ -172,7 +176,54 @@ export function updateNode(name) {
   node.g.dataset.cached = run && run.cached ? 'true' : 'false';
   node.g.classList.toggle('selected', name === S.selectedTarget);
   setText(node.sub, nodeSubtitle(run, status));
-  setText(node.title, run && run.error ? `${name}\n${run.error}` : name);
+  const warnings = runWarnings(run);
+  node.g.dataset.warnings = String(warnings.length);
+  node.g.classList.toggle('warned', warnings.length > 0);
+  setText(node.warn, warnings.length ? `⚠ ${warnings.length}` : '');
+  node.g.setAttribute('aria-label', warnings.length ? `${name} (${plural(warnings.length, 'warning')})` : name);
+  setText(node.title, [name, run && run.error, ...warnings.map((w) => `⚠ ${w}`)].filter(Boolean).join('\n'));
+}
+
+/** The pill on a node's top right corner that counts its warnings (hidden while none). */
+function warnBadge(x, y, text) {
+  return svgEl(
+    'g',
+    { class: 'warn', 'data-testid': 'warning-badge', 'aria-hidden': 'true' },
+    svgEl('rect', { x: x + NODE_W - 34, y: y - 7, width: 30, height: 14, rx: 7, ry: 7 }),
+    text,
+  );
+}
+
+/** What looked wrong in a target's run without failing it (a glob that matched no file). */
+export function runWarnings(run) {
+  return run && Array.isArray(run.warnings) ? run.warnings.map(String) : [];
+}
+
+let warningsKey = '';
+
+/** The list under the graph: each warning of the selected build's targets, by target. */
+function renderWarnings(names) {
+  const items = S.selectedBuild
+    ? names.flatMap((name) => runWarnings(runOf(S.selectedBuild, name)).map((text) => [name, text]))
+    : [];
+  const key = JSON.stringify(items);
+  if (key === warningsKey) return;
+  warningsKey = key;
+  const list = $('warnings');
+  list.replaceChildren(...items.map(([name, text]) => warningItem(name, text)));
+  show(list, items.length > 0);
+}
+
+function warningItem(name, text) {
+  return el(
+    'li',
+    { class: 'warning', 'data-testid': 'target-warning', 'data-target': name },
+    el('span', { class: 'wicon', 'aria-hidden': 'true' }, '⚠'),
+    ' ', // (spaces for the text when copied; the flex gap lays the spans out)
+    el('span', { class: 'wtarget' }, name),
+    ' ',
+    el('span', { class: 'wtext' }, text),
+  );
 }
 
 function nodeSubtitle(run, status) {

@@ -65,8 +65,11 @@ pub struct Orchestrator {
     synced_epoch: Mutex<u64>,
     /// Finished target runs not yet written, and when the oldest was added: written together
     /// (one transaction) at the end of the build, or once the oldest is [`RECORD_DELAY`] old.
-    records: Mutex<(Vec<(String, TargetRun)>, Option<std::time::Instant>)>,
+    records: Mutex<HeldRecords>,
 }
+
+/// Finished runs not yet written (build id, run), and when the oldest was held.
+type HeldRecords = (Vec<(String, TargetRun)>, Option<std::time::Instant>);
 
 /// How long a finished target's record may wait to be written with others.
 const RECORD_DELAY: std::time::Duration = std::time::Duration::from_millis(200);

@@ -126,9 +126,9 @@ pub fn infer(external: &BTreeMap<String, String>) -> Option<&'static Framework> 
     FRAMEWORKS.iter().find(|f| {
         let has = |d: &&str| external.contains_key(*d);
         if f.all {
-            f.dependencies.iter().all(|d| has(&d))
+            f.dependencies.iter().all(has)
         } else {
-            f.dependencies.iter().any(|d| has(&d))
+            f.dependencies.iter().any(has)
         }
     })
 }
