@@ -354,3 +354,91 @@ describe('dashboard with a token', () => {
     assert.equal(code, 0, daemon.output());
   });
 });
+
+describe('dashboard with target warnings', () => {
+  // `globless` succeeds but its input glob matches nothing: the run records a warning.
+  const config = `
+targets:
+  clean:
+    command: 'echo clean'
+    inputs: ["src/**"]
+  globless:
+    deps: [clean]
+    command: 'echo fine'
+    inputs: ["nope/**"]
+`;
+  const WARNING = 'input glob "nope/**" matched no file';
+  let workspace;
+  let daemon;
+  let browser;
+  let page;
+  let seen;
+  let buildId;
+
+  before(async () => {
+    workspace = makeWorkspace({ 'buildnet.yaml': config, 'src/a.txt': 'a\n' });
+    daemon = await startDaemon(workspace);
+    browser = await launchBrowser();
+    page = await (await browser.newContext()).newPage();
+    seen = watchPage(page, daemon.base);
+  });
+
+  after(async () => {
+    try {
+      await browser?.close();
+    } finally {
+      await daemon?.stop();
+      removeDir(workspace);
+    }
+  });
+
+  /** Opens the build's detail from the builds list and checks the warning is shown on `globless` only. */
+  async function assertWarningShown(id) {
+    await page.click(`[data-testid="build-item"][data-build-id="${id}"]`);
+    await page.waitForSelector(`[data-testid="build-item"][data-build-id="${id}"].selected`);
+    await page.waitForSelector(sel.node('globless', 'succeeded'), { timeout: 15_000 });
+    await page.waitForSelector(sel.node('clean', 'succeeded'));
+    // The list under the graph: the message, for that target.
+    const item = page.locator('[data-testid="target-warning"][data-target="globless"]', { hasText: WARNING });
+    await item.waitFor({ state: 'visible', timeout: 15_000 });
+    assert.equal(await page.locator('[data-testid="target-warning"]').count(), 1);
+    // The node: a visible badge counting it, and the message in its tooltip.
+    const badge = `${sel.node('globless')}[data-warnings="1"] [data-testid="warning-badge"]`;
+    await page.waitForSelector(badge, { state: 'visible' });
+    assert.equal((await page.textContent(badge)).trim(), '⚠ 1');
+    assert.ok((await page.textContent(`${sel.node('globless')} title`)).includes(WARNING));
+    // No warning on the target whose glob matched.
+    assert.equal(await page.getAttribute(sel.node('clean'), 'data-warnings'), '0');
+    assert.equal(await page.isVisible(`${sel.node('clean')} [data-testid="warning-badge"]`), false);
+  }
+
+  test('a build started over HTTP shows its target warning live', async () => {
+    await page.goto(`${daemon.base}/`);
+    await page.waitForSelector(sel.conn('open'), { timeout: 15_000 });
+    const started = await request(daemon.base, '/api/v1/build', { method: 'POST', body: { targets: ['globless'] } });
+    assert.equal(started.status, 202, started.text);
+    buildId = started.body.build_id;
+    assert.ok(buildId);
+    await assertWarningShown(buildId);
+
+    // The daemon's record says the same.
+    const { body } = await request(daemon.base, `/api/v1/builds/${buildId}`);
+    const runs = Object.fromEntries(body.build.targets.map((t) => [t.target, t]));
+    assert.equal(runs.globless.status, 'succeeded');
+    assert.ok(runs.globless.warnings.some((w) => w.includes(WARNING)), JSON.stringify(runs.globless.warnings));
+    assert.deepEqual(runs.clean.warnings, []);
+  });
+
+  test('the warning is shown from the stored record after a reload', async () => {
+    await page.reload();
+    await page.waitForSelector(sel.conn('open'), { timeout: 15_000 });
+    await page.waitForSelector(`[data-testid="build-item"][data-build-id="${buildId}"][data-status="succeeded"]`);
+    await assertWarningShown(buildId);
+  });
+
+  test('made no console errors', () => {
+    assert.deepEqual(seen.pageErrors, []);
+    assert.deepEqual(seen.consoleErrors, []);
+    assert.deepEqual(seen.foreignRequests, []);
+  });
+});
