@@ -538,3 +538,141 @@ fn through_a_running_daemon_the_callers_environment_counts() {
     assert_eq!(status(&doc, "@acme/lib#build"), "HIT", "{doc}");
     assert_eq!(status(&doc, "@acme/lib#test"), "HIT", "{doc}");
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = std::process::Command::new("git")
+        .args(["-c", "user.email=t@t", "-c", "user.name=t"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
+#[test]
+fn changed_since_a_ref_selects_packages_and_their_dependents() {
+    let dir = workspace();
+    let root = dir.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-qm", "base"]);
+    git(root, &["checkout", "-qb", "topic"]);
+    let sel = |filters: &[&str]| {
+        let mut args = vec!["build", "--only"];
+        args.extend_from_slice(filters);
+        ids(&dry(root, &args))
+    };
+    // Nothing changed yet: an empty selection, which is no error.
+    let out = bn(root, &["run", "build", "--filter=[main]"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("No tasks were executed"),
+        "{}",
+        stdout(&out)
+    );
+    // An uncommitted edit counts for `[ref]`; --affected adds the dependents.
+    write(root, "packages/lib/src/a.txt", "lib a, edited\n");
+    assert_eq!(sel(&["--filter=[main]"]), ["@acme/lib#build"]);
+    assert_eq!(
+        sel(&["--filter=...[main]"]),
+        ["@acme/lib#build", "@acme/mid#build", "web#build"]
+    );
+    git(root, &["commit", "-qam", "edit lib"]);
+    assert_eq!(
+        sel(&["--affected"]),
+        ["@acme/lib#build", "@acme/mid#build", "web#build"],
+        "committed on the branch: affected since main"
+    );
+    assert_eq!(sel(&["--filter=[HEAD]"]), Vec::<String>::new());
+    // A change to a global file (the root package.json) changes every package.
+    write(
+        root,
+        "package.json",
+        &std::fs::read_to_string(root.join("package.json"))
+            .unwrap()
+            .replace("acme", "acme2"),
+    );
+    assert_eq!(sel(&["--filter=[HEAD]"]).len(), 3);
+}
+
+#[test]
+fn the_api_takes_a_bare_task_name_for_every_package_and_siblings_come_along() {
+    let dir = workspace();
+    let root = dir.path();
+    // `with`: web's build starts lib's lint beside it (no edge).
+    write(
+        root,
+        "turbo.json",
+        &TURBO_JSON.replace(
+            r#""lint": {},"#,
+            r#""lint": {}, "web#build": {"dependsOn": ["^build"], "outputs": ["dist/**"], "with": ["@acme/lib#lint"]},"#,
+        ),
+    );
+    let server = common::serve(root, &[], &[]);
+    let (code, resp) = common::http(
+        &server.address,
+        "POST",
+        "/api/v1/build",
+        Some(r#"{"targets": ["build"]}"#),
+        &[],
+    );
+    assert_eq!(code, 202, "{resp}");
+    let id = resp["build_id"].as_str().unwrap().to_string();
+    let build = common::wait_build(&server.address, &id, &[]);
+    assert_eq!(build["status"], "succeeded", "{build}");
+    let mut targets: Vec<String> = build["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap().to_string())
+        .collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            "@acme/lib#build",
+            "@acme/lib#lint",
+            "@acme/mid#build",
+            "web#build"
+        ]
+    );
+}
+
+#[test]
+fn cycles_and_interactive_cached_tasks_are_refused() {
+    let dir = workspace();
+    let root = dir.path();
+    write(
+        root,
+        "packages/lib/package.json",
+        r#"{"name": "@acme/lib", "version": "1.2.0", "dependencies": {"web": "*"}, "scripts": {"build": "true"}}"#,
+    );
+    let out = bn(root, &["run", "build"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("dependency cycle: "),
+        "{}",
+        stderr(&out)
+    );
+    write(
+        root,
+        "packages/lib/package.json",
+        r#"{"name": "@acme/lib", "version": "1.2.0", "scripts": {"build": "true"}}"#,
+    );
+    write(
+        root,
+        "turbo.json",
+        r#"{"tasks": {"build": {"interactive": true}}}"#,
+    );
+    let out = bn(root, &["run", "build"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("tasks cannot be marked as interactive and cacheable"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -310,7 +310,7 @@ impl Repo {
 
     /// The target ids `turbo run <tasks>` asks for over `packages`: `pkg#task` as given, and
     /// for a bare task name the task of each selected package that defines it (the root's
-    /// `//#task` included). A task that no selected package defines is an error.
+    /// `//#task` included). A task no turbo.json defines is an error.
     pub fn entry_points(
         &self,
         tasks: &[String],
@@ -334,13 +334,12 @@ impl Repo {
                     ids.push(id);
                 }
             }
-            if ids.len() == before {
-                let defined = self.tasks.values().any(|t| t.spec.task == *task);
-                return Err(Error::not_found(if defined {
-                    format!("no package in scope defines task `{task}`")
-                } else {
-                    format!("could not find task `{task}` in project (no turbo.json defines it)")
-                }));
+            // A task no turbo.json defines is an error; one the selected packages lack (or an
+            // empty selection) is an empty run, as in turbo.
+            if ids.len() == before && !self.tasks.values().any(|t| t.spec.task == *task) {
+                return Err(Error::not_found(format!(
+                    "could not find task `{task}` in project (no turbo.json defines it)"
+                )));
             }
         }
         Ok(ids)

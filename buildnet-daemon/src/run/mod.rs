@@ -182,6 +182,10 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         parallel: args.parallel,
         env: None,
     };
+    if ids.is_empty() {
+        // An empty selection runs nothing (an empty target list would mean every target).
+        return empty_run(&config, &args, &options);
+    }
     if let Some(graph_to) = &args.graph {
         let daemon = Daemon::open(config)?;
         let graph = daemon.graph_for(&ids, &options)?;
@@ -302,4 +306,33 @@ fn remote(
     })?;
     let id = id.ok_or_else(|| Error::internal("the daemon did not say which build it started"))?;
     crate::build::fetch_record(config, address, &id)
+}
+
+/// What a run that selected no task prints: an empty graph, an empty dry run, or turbo's
+/// summary with its warning.
+fn empty_run(config: &Config, args: &RunArgs, options: &BuildOptions) -> Result<ExitCode> {
+    let empty = buildnet_core::TargetGraph {
+        order: Vec::new(),
+        deps: Default::default(),
+    };
+    if let Some(graph_to) = &args.graph {
+        return write_graph(&empty, graph_to);
+    }
+    if let Some(mode) = args.dry.as_deref() {
+        let daemon = Daemon::open(config.clone())?;
+        return dry_run(&daemon, &[], options, mode);
+    }
+    print_header(config, &[]);
+    let record = BuildRecord {
+        id: String::new(),
+        status: buildnet_core::BuildStatus::Succeeded,
+        requested: Vec::new(),
+        started_at: 0,
+        finished_at: None,
+        duration_ms: None,
+        pid: 0,
+        targets: Vec::new(),
+    };
+    let show = Show::new(args.output_logs, args.log_order, false, BTreeMap::new());
+    Ok(finish(&record, &show, Instant::now(), &BTreeSet::new()))
 }

@@ -54,8 +54,19 @@ pub(super) fn dry_run(
     options: &BuildOptions,
     mode: &str,
 ) -> Result<ExitCode> {
-    let entries = daemon.dry_run(ids, options)?;
-    let graph = daemon.graph_for(ids, options)?;
+    // No task selected: nothing to look at (an empty list would mean every target).
+    let (entries, graph) = if ids.is_empty() {
+        let empty = TargetGraph {
+            order: Vec::new(),
+            deps: Default::default(),
+        };
+        (Vec::new(), empty)
+    } else {
+        (
+            daemon.dry_run(ids, options)?,
+            daemon.graph_for(ids, options)?,
+        )
+    };
     match mode {
         "json" => {
             let doc = dry_json(daemon, &graph, &entries, None, &options.args);
