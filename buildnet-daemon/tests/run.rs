@@ -128,10 +128,7 @@ fn dry_json_has_turbos_graph_with_transit_tasks_and_no_peer_edges() {
     let web = task(&doc, "web#build");
     assert_eq!(web["dependencies"], serde_json::json!(["@acme/mid#build"]));
     assert_eq!(web["dependents"], serde_json::json!([]));
-    assert_eq!(
-        web["outputs"],
-        serde_json::json!(["dist/**", ".turbo/turbo-build.log"])
-    );
+    assert_eq!(web["outputs"], serde_json::json!(["dist/**"]));
     assert_eq!(web["logFile"], "apps/web/.turbo/turbo-build.log");
     assert_eq!(web["cache"]["status"], "MISS");
     assert_eq!(web["hash"].as_str().unwrap().len(), 16);
@@ -674,5 +671,59 @@ fn cycles_and_interactive_cached_tasks_are_refused() {
         stderr(&out).contains("tasks cannot be marked as interactive and cacheable"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn explicit_inputs_read_ignored_files_as_turbo_does() {
+    let dir = workspace();
+    let root = dir.path();
+    write(
+        root,
+        "turbo.json",
+        r#"{"tasks": {
+            "lint": {"inputs": ["$TURBO_DEFAULT$", ".env*"]},
+            "test": {"inputs": ["src/**"]}
+        }}"#,
+    );
+    write(
+        root,
+        ".gitignore",
+        "dist/\n.turbo/\n.env.local\nsrc/gen.txt\n",
+    );
+    let run_ok = |task: &str| {
+        let out = bn(root, &["run", task, "--filter=@acme/lib"]);
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        stdout(&out)
+    };
+    let text = run_ok("lint");
+    assert!(
+        !text.contains("WARNING"),
+        "an optional glob beside $TURBO_DEFAULT$ is no warning: {text}"
+    );
+    run_ok("test");
+    let st = |task: &str| {
+        status(
+            &dry(root, &[task, "--filter=@acme/lib"]),
+            &format!("@acme/lib#{task}"),
+        )
+    };
+    assert_eq!(st("lint"), "HIT");
+    // `.env.local` is git-ignored, and still an input: `.env*` names it.
+    write(root, "packages/lib/.env.local", "API=1\n");
+    assert_eq!(st("lint"), "MISS");
+    // An explicit `src/**` reads an ignored file under src/ too, and nothing outside it.
+    assert_eq!(st("test"), "HIT");
+    write(root, "packages/lib/other.txt", "x");
+    assert_eq!(st("test"), "HIT", "outside the explicit inputs");
+    write(root, "packages/lib/src/gen.txt", "generated");
+    assert_eq!(st("test"), "MISS");
+    // BuildNet's state never shows up in git.
+    assert_eq!(
+        std::fs::read_to_string(root.join(".buildnet/.gitignore"))
+            .unwrap()
+            .lines()
+            .last(),
+        Some("*")
     );
 }

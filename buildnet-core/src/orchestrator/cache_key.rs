@@ -165,6 +165,8 @@ mod tests {
             task: None,
             declared_inputs: Vec::new(),
             declared_outputs: Vec::new(),
+            default_walk: true,
+            unignored_inputs: Vec::new(),
         }
     }
 

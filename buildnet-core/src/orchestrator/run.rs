@@ -290,22 +290,39 @@ impl Orchestrator {
                 target.cwd.display()
             )));
         }
-        let tree = self.hasher.hash_tree_within(
-            &config.root,
-            &target.cwd,
-            &target.input_globs(),
-            std::slice::from_ref(&config.state_dir),
-        )?;
         let prefix = if target.cwd_rel == "." || target.cwd_rel.is_empty() {
             String::new()
         } else {
             format!("{}/", target.cwd_rel.trim_end_matches('/'))
         };
-        let mut files: BTreeMap<String, String> = tree
-            .files
-            .into_iter()
-            .map(|f| (format!("{prefix}{}", f.path), f.hash))
-            .collect();
+        let skip = std::slice::from_ref(&config.state_dir);
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        if target.default_walk {
+            let tree = self.hasher.hash_tree_within(
+                &config.root,
+                &target.cwd,
+                &target.input_globs(),
+                skip,
+            )?;
+            files.extend(
+                tree.files
+                    .into_iter()
+                    .map(|f| (format!("{prefix}{}", f.path), f.hash)),
+            );
+        }
+        if !target.unignored_inputs.is_empty() {
+            let tree = self.hasher.hash_tree_unignored(
+                &config.root,
+                &target.cwd,
+                &target.unignored_globs(),
+                skip,
+            )?;
+            files.extend(
+                tree.files
+                    .into_iter()
+                    .map(|f| (format!("{prefix}{}", f.path), f.hash)),
+            );
+        }
         files.extend(self.root_input_files(config, target)?);
         Ok(files)
     }

@@ -54,6 +54,12 @@ pub struct ResolvedTarget {
     /// that matches no file is reported.
     pub declared_inputs: Vec<String>,
     pub declared_outputs: Vec<String>,
+    /// Whether the files of `cwd` the ignore files leave (narrowed by `inputs`) are inputs:
+    /// false for a Turborepo task with explicit `inputs`.
+    pub default_walk: bool,
+    /// Globs relative to `cwd` whose files are inputs whether or not an ignore file excludes
+    /// them (a Turborepo task's explicit `inputs`, read as turbo reads them).
+    pub unignored_inputs: Vec<String>,
 }
 
 /// What a build adds to its targets' definitions.
@@ -209,6 +215,8 @@ impl ResolvedTarget {
             task: None,
             declared_inputs: t.inputs.clone(),
             declared_outputs: t.outputs.clone(),
+            default_walk: true,
+            unignored_inputs: Vec::new(),
         }
     }
 
@@ -244,16 +252,35 @@ impl ResolvedTarget {
                 t.pass_env.join(","),
             ],
             task: Some(Arc::clone(task)),
-            declared_inputs: task
-                .definition
-                .inputs
-                .iter()
-                .flatten()
-                .filter(|g| !g.starts_with('$') && !g.starts_with("../"))
-                .cloned()
-                .collect(),
+            // Beside `$TURBO_DEFAULT$` extra globs are optional (`.env*` in turbo's own
+            // templates): only an explicit list is checked.
+            declared_inputs: if task.default_inputs {
+                Vec::new()
+            } else {
+                task.definition
+                    .inputs
+                    .iter()
+                    .flatten()
+                    .filter(|g| !g.starts_with('$') && !g.starts_with("../"))
+                    .cloned()
+                    .collect()
+            },
             declared_outputs: task.definition.outputs.clone(),
+            default_walk: task.default_inputs,
+            unignored_inputs: task.unignored_inputs.clone(),
         }
+    }
+
+    /// The globs hashed without ignore files: [`Self::unignored_inputs`], minus the outputs.
+    pub fn unignored_globs(&self) -> Vec<String> {
+        let mut globs = self.unignored_inputs.clone();
+        globs.extend(
+            self.outputs
+                .iter()
+                .filter(|o| !o.starts_with('!'))
+                .map(|o| format!("!{o}")),
+        );
+        globs
     }
 
     /// A warning for each declared input glob that matched none of `files` (paths relative to

@@ -83,15 +83,26 @@ impl WatchLoop {
         self.matchers = ResolvedTarget::resolve_all(&config, &names, Default::default())
             .into_iter()
             .flat_map(|t| {
-                let own =
-                    crate::hash::compile_globs(&t.input_globs())
-                        .ok()
-                        .map(|(include, exclude)| Matcher {
-                            name: t.name.clone(),
-                            cwd: t.cwd.clone(),
-                            include,
-                            exclude,
-                        });
+                let own = t
+                    .default_walk
+                    .then(|| crate::hash::compile_globs(&t.input_globs()).ok())
+                    .flatten()
+                    .map(|(include, exclude)| Matcher {
+                        name: t.name.clone(),
+                        cwd: t.cwd.clone(),
+                        include,
+                        exclude,
+                    });
+                // Explicit Turborepo inputs (only those in folders the watcher sees count).
+                let unignored = (!t.unignored_inputs.is_empty())
+                    .then(|| crate::hash::compile_globs(&t.unignored_globs()).ok())
+                    .flatten()
+                    .map(|(include, exclude)| Matcher {
+                        name: t.name.clone(),
+                        cwd: t.cwd.clone(),
+                        include,
+                        exclude,
+                    });
                 // Files named from the workspace root (a Turborepo task's global inputs).
                 let from_root = (!t.root_inputs.is_empty())
                     .then(|| crate::hash::compile_globs(&t.root_inputs).ok())
@@ -102,7 +113,7 @@ impl WatchLoop {
                         include,
                         exclude,
                     });
-                own.into_iter().chain(from_root)
+                own.into_iter().chain(unignored).chain(from_root)
             })
             .collect();
         self.dependents.clear();

@@ -56,6 +56,11 @@ pub struct TaskSpec {
     pub env_mode: TurboEnvMode,
     /// Input globs relative to the repository root (the global inputs among them).
     pub root_inputs: Vec<String>,
+    /// Whether the package's files git does not ignore are inputs (no `inputs`, or
+    /// `$TURBO_DEFAULT$` among them).
+    pub default_inputs: bool,
+    /// Input globs relative to the package read whether or not git ignores their files.
+    pub unignored_inputs: Vec<String>,
 }
 
 impl TaskSpec {
@@ -165,7 +170,7 @@ pub struct TaskTarget {
     /// The package folder relative to the root (`.` for the root).
     pub cwd: String,
     pub deps: Vec<String>,
-    /// Globs relative to the package folder; empty: its files git does not ignore.
+    /// `!` globs taken out of the package's default inputs (see [`TaskSpec::default_inputs`]).
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
     /// Hashed variables (names and `FOO_*` patterns).
@@ -318,7 +323,8 @@ impl Repo {
             } else {
                 (None, None)
             };
-            let (inputs, mut root_inputs) = translate_inputs(&package.dir, def.inputs.as_deref());
+            let plan = translate_inputs(&package.dir, def.inputs.as_deref());
+            let mut root_inputs = plan.root.clone();
             root_inputs.extend(global_inputs.iter().cloned());
             let log_file = log_file_name(task);
             let mut outputs: Vec<String> = def.outputs.clone();
@@ -356,6 +362,8 @@ impl Repo {
                 framework: framework.map(|f| f.slug.to_owned()),
                 env_mode: self.turbo.env_mode,
                 root_inputs,
+                default_inputs: plan.default,
+                unignored_inputs: plan.unignored.clone(),
             };
             tasks.insert(
                 id.clone(),
@@ -366,7 +374,7 @@ impl Repo {
                         package.dir.clone()
                     },
                     deps: deps.into_iter().collect(),
-                    inputs,
+                    inputs: plan.default_excludes,
                     outputs,
                     env,
                     pass_env,
@@ -444,14 +452,34 @@ fn calls_turbo(script: &str) -> bool {
     })
 }
 
-/// Inputs as target globs: (relative to the package, relative to the root).
-fn translate_inputs(package_dir: &str, inputs: Option<&[String]>) -> (Vec<String>, Vec<String>) {
+/// What a task's `inputs` make of its files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct InputPlan {
+    /// Whether the package's files git does not ignore are read (no `inputs`, or
+    /// `$TURBO_DEFAULT$`).
+    default: bool,
+    /// `!` globs taken out of the default set (relative to the package).
+    default_excludes: Vec<String>,
+    /// Globs relative to the package read whether or not git ignores their files, as turbo
+    /// reads explicit inputs (with their `!` globs, and package.json and turbo.json).
+    unignored: Vec<String>,
+    /// Globs relative to the repository root (`$TURBO_ROOT$/x`, `../x`).
+    root: Vec<String>,
+}
+
+fn translate_inputs(package_dir: &str, inputs: Option<&[String]>) -> InputPlan {
     let Some(inputs) = inputs.filter(|i| !i.is_empty()) else {
-        return (Vec::new(), Vec::new());
+        return InputPlan {
+            default: true,
+            ..InputPlan::default()
+        };
     };
-    let mut local = Vec::new();
-    let mut root = Vec::new();
-    let default = inputs.iter().any(|i| i == "$TURBO_DEFAULT$");
+    let mut plan = InputPlan {
+        default: inputs.iter().any(|i| i == "$TURBO_DEFAULT$"),
+        ..InputPlan::default()
+    };
+    let mut positives = Vec::new();
+    let mut negatives = Vec::new();
     for input in inputs {
         if input == "$TURBO_DEFAULT$" {
             continue;
@@ -462,7 +490,7 @@ fn translate_inputs(package_dir: &str, inputs: Option<&[String]>) -> (Vec<String
         };
         let glob = glob.strip_prefix("./").unwrap_or(glob);
         if let Some(rest) = glob.strip_prefix("$TURBO_ROOT$/") {
-            root.push(format!("{neg}{rest}"));
+            plan.root.push(format!("{neg}{rest}"));
         } else if glob.starts_with("../") {
             let joined = format!("{package_dir}/{glob}");
             let mut parts: Vec<&str> = Vec::new();
@@ -475,26 +503,24 @@ fn translate_inputs(package_dir: &str, inputs: Option<&[String]>) -> (Vec<String
                 }
             }
             if !leaves {
-                root.push(format!("{neg}{}", parts.join("/")));
+                plan.root.push(format!("{neg}{}", parts.join("/")));
             }
-        } else if default {
-            // The default set already holds every file git does not ignore: only `!` matter.
-            if !neg.is_empty() {
-                local.push(format!("!{glob}"));
-            }
+        } else if neg.is_empty() {
+            positives.push(glob.to_owned());
         } else {
-            local.push(format!("{neg}{glob}"));
+            negatives.push(format!("!{glob}"));
         }
     }
-    if !default {
-        if !local.iter().any(|g| !g.starts_with('!')) && !root.is_empty() {
-            // Only root files: the package's own files are package.json and turbo.json alone.
-        }
-        for always in ["package.json", "turbo.json", "turbo.jsonc"] {
-            local.push(always.to_owned());
-        }
+    if plan.default {
+        plan.default_excludes = negatives.clone();
+    } else {
+        positives.extend(["package.json", "turbo.json", "turbo.jsonc"].map(String::from));
     }
-    (local, root)
+    if !positives.is_empty() {
+        plan.unignored = positives;
+        plan.unignored.extend(negatives);
+    }
+    plan
 }
 
 /// The blake3 of each package's external dependency closure, and whether the whole lockfile
@@ -577,6 +603,8 @@ mod tests {
             framework: None,
             env_mode: TurboEnvMode::Strict,
             root_inputs: Vec::new(),
+            default_inputs: true,
+            unignored_inputs: Vec::new(),
         };
         let args = vec!["--watch".to_string(), "a b".to_string()];
         let npm = spec(ManagerKind::Npm, None);
@@ -603,8 +631,8 @@ mod tests {
 
     #[test]
     fn inputs_translate_to_package_and_root_globs() {
-        let (local, root) = translate_inputs("packages/a", None);
-        assert!(local.is_empty() && root.is_empty());
+        let plan = translate_inputs("packages/a", None);
+        assert!(plan.default && plan.unignored.is_empty() && plan.root.is_empty());
         let inputs = [
             "src/**",
             "!src/**/*.test.ts",
@@ -612,22 +640,25 @@ mod tests {
             "../shared/*.ts",
         ]
         .map(String::from);
-        let (local, root) = translate_inputs("packages/a", Some(&inputs));
+        let plan = translate_inputs("packages/a", Some(&inputs));
+        assert!(!plan.default);
         assert_eq!(
-            local,
+            plan.unignored,
             [
                 "src/**",
-                "!src/**/*.test.ts",
                 "package.json",
                 "turbo.json",
-                "turbo.jsonc"
+                "turbo.jsonc",
+                "!src/**/*.test.ts"
             ]
         );
-        assert_eq!(root, ["tsconfig.json", "packages/shared/*.ts"]);
-        let inputs = ["$TURBO_DEFAULT$", "!README.md", "generated/**"].map(String::from);
-        let (local, root) = translate_inputs("packages/a", Some(&inputs));
-        assert_eq!(local, ["!README.md"]);
-        assert!(root.is_empty());
+        assert_eq!(plan.root, ["tsconfig.json", "packages/shared/*.ts"]);
+        let inputs = ["$TURBO_DEFAULT$", "!README.md", ".env*"].map(String::from);
+        let plan = translate_inputs("packages/a", Some(&inputs));
+        assert!(plan.default);
+        assert_eq!(plan.default_excludes, ["!README.md"]);
+        // `.env.local` is usually git-ignored: turbo reads it anyway, and so do we.
+        assert_eq!(plan.unignored, [".env*", "!README.md"]);
     }
 
     #[test]

@@ -172,7 +172,8 @@ pub(super) fn dry_json(
             },
             "command": spec.as_ref().and_then(|s| s.script.clone()).unwrap_or_else(|| "<NONEXISTENT>".into()),
             "cliArguments": args,
-            "outputs": target.outputs.iter().filter(|o| !o.starts_with('!')).collect::<Vec<_>>(),
+            // turbo lists the declared globs; the log it caches beside them is `logFile`.
+            "outputs": target.outputs.iter().filter(|o| !o.starts_with('!') && spec.as_ref().is_none_or(|s| **o != s.log_file)).collect::<Vec<_>>(),
             "excludedOutputs": target.outputs.iter().filter_map(|o| o.strip_prefix('!')).collect::<Vec<_>>(),
             "logFile": spec.as_ref().map(|s| if dir.is_empty() { s.log_file.clone() } else { format!("{dir}/{}", s.log_file) }),
             "directory": dir,

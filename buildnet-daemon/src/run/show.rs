@@ -22,6 +22,11 @@ pub(super) fn finish(
         .iter()
         .filter(|t| !noop.contains(&t.target))
         .collect();
+    // As turbo: the tasks that ran or were restored (not those a failure kept from starting).
+    let real: Vec<&buildnet_core::TargetRun> = real
+        .into_iter()
+        .filter(|t| matches!(t.status, TargetStatus::Succeeded | TargetStatus::Failed))
+        .collect();
     let total = real.len();
     let succeeded = real
         .iter()

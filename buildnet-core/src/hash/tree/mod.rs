@@ -103,6 +103,7 @@ impl TreeHasher {
         dir: &Path,
         globs: &[String],
         skip_dirs: &[PathBuf],
+        ignores: bool,
     ) -> Result<TreeHash> {
         self.walks.fetch_add(1, Ordering::Relaxed);
         let (include, exclude) = compile_globs(globs)?;
@@ -115,14 +116,27 @@ impl TreeHasher {
         }
         let workspace =
             std::path::absolute(workspace).map_err(|e| Error::io(workspace.display(), e))?;
-        let inherited = workspace::ancestor_ignores(&workspace, &root);
+        let inherited = if ignores {
+            workspace::ancestor_ignores(&workspace, &root)
+        } else {
+            Vec::new()
+        };
         let skip = Skip {
             dirs: skip_dirs.to_vec(),
         };
         let started = SystemTime::now();
         // The user's global excludes and .git/info/exclude are left out on purpose: what counts
         // as an input must not depend on the machine or the clone.
-        let walker = workspace::walk_builder(&root)
+        let mut builder = if ignores {
+            workspace::walk_builder(&root)
+        } else {
+            // Every file under the globs, ignored or not (`.git`, `node_modules` and the state
+            // directory are still never entered).
+            let mut b = ignore::WalkBuilder::new(&root);
+            b.standard_filters(false).hidden(false);
+            b
+        };
+        let walker = builder
             .filter_entry(move |entry| {
                 let skipped_name = entry.depth() > 0
                     && entry.file_type().is_some_and(|t| t.is_dir())

@@ -79,6 +79,7 @@ struct TreeKey {
     dir: PathBuf,
     globs: Vec<String>,
     skip_dirs: Vec<PathBuf>,
+    ignores: bool,
 }
 
 impl TreeHasher {
@@ -91,6 +92,29 @@ impl TreeHasher {
         globs: &[String],
         skip_dirs: &[PathBuf],
     ) -> Result<TreeHash> {
+        self.hash_tree_with(workspace, dir, globs, skip_dirs, true)
+    }
+
+    /// Like [`TreeHasher::hash_tree_within`], but ignore files do not apply: every file the
+    /// globs match counts (a Turborepo task's explicit `inputs`, as turbo reads them).
+    pub fn hash_tree_unignored(
+        &self,
+        workspace: &Path,
+        dir: &Path,
+        globs: &[String],
+        skip_dirs: &[PathBuf],
+    ) -> Result<TreeHash> {
+        self.hash_tree_with(workspace, dir, globs, skip_dirs, false)
+    }
+
+    fn hash_tree_with(
+        &self,
+        workspace: &Path,
+        dir: &Path,
+        globs: &[String],
+        skip_dirs: &[PathBuf],
+        ignores: bool,
+    ) -> Result<TreeHash> {
         let walk = {
             let mut trees = crate::lock(&self.trees);
             if trees.enabled {
@@ -99,6 +123,7 @@ impl TreeHasher {
                     dir: dir.to_path_buf(),
                     globs: globs.to_vec(),
                     skip_dirs: skip_dirs.to_vec(),
+                    ignores,
                 };
                 if let Some(hit) = trees.entries.get(&key) {
                     self.tree_hits.fetch_add(1, Ordering::Relaxed);
@@ -134,7 +159,7 @@ impl TreeHasher {
             }
         }
         let mut guard = Unregister(&self.trees, walk.as_ref().map(|(_, id)| *id));
-        let tree = self.walk_and_hash(workspace, dir, globs, skip_dirs);
+        let tree = self.walk_and_hash(workspace, dir, globs, skip_dirs, ignores);
         guard.1 = None;
         if let Some((key, id)) = walk {
             let mut trees = crate::lock(&self.trees);
