@@ -137,7 +137,7 @@ hyperfine -N --warmup 3 --runs "$runs" --export-json "$out/$p-run-cached.json" \
   -n "buildnet run" "$run_build" -n turbo "$turbo_run"
 hyperfine -N --warmup 3 --runs "$runs" --export-json "$out/$p-run-dry.json" \
   -n "buildnet run --dry=json" "$bin run build --dry=json" -n "turbo --dry=json" "$turbo run build --dry=json"
-"$bin" serve --port 0 > "$out/run-daemon.out" 2> "$out/run-daemon.err" &
+"$bin" serve --watch --port 0 > "$out/run-daemon.out" 2> "$out/run-daemon.err" &
 run_daemon=$!
 for _ in $(seq 100); do grep -q "listening on" "$out/run-daemon.out" 2>/dev/null && break; sleep 0.05; done
 $run_build >/dev/null

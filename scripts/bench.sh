@@ -6,16 +6,19 @@
 #   scripts/bench.sh --large   also the 1,000-package rows: three cold builds of 1,000 packages
 #                              through npm take about 20 minutes more on 2 cores
 #   scripts/bench.sh --quick   smoke run (fewer repetitions, a smaller file; about 6 minutes)
+#   scripts/bench.sh --monorepo-only   only the 100-package monorepo rows again, the other
+#                              figures kept from the last run in bench/work/results
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
 
-quick=0; large=0
+quick=0; large=0; mono_only=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
     --large) large=1 ;;
-    *) echo "usage: scripts/bench.sh [--quick | --large]" >&2; exit 2 ;;
+    --monorepo-only) mono_only=1 ;;
+    *) echo "usage: scripts/bench.sh [--quick | --large | --monorepo-only]" >&2; exit 2 ;;
   esac
 done
 
@@ -24,7 +27,10 @@ cargo build --release --quiet -p buildnet-daemon
 bin="$repo/target/release/buildnet"
 work="$repo/bench/work"
 out="$work/results"
-rm -rf "$work"
+if [ "$mono_only" -eq 1 ] && [ ! -f "$out/hash.json" ]; then
+  echo "bench: --monorepo-only needs the figures of a full run in $out" >&2; exit 2
+fi
+[ "$mono_only" -eq 1 ] || rm -rf "$work"
 mkdir -p "$out"
 
 if [ "$quick" -eq 1 ]; then
@@ -33,6 +39,7 @@ else
   size_mib=1024; runs=15; startup_runs=300; crit_time=4
 fi
 
+if [ "$mono_only" -eq 0 ]; then
 echo "== state store and tree hashing (criterion)"
 cargo bench --quiet -p buildnet-core --bench core -- \
   --noplot --measurement-time "$crit_time" --warm-up-time 1 2>&1 | grep -E '^[a-z_]+/|time:' || true
@@ -86,6 +93,7 @@ fi
 
 echo "== workspace hashing, 20,000 files, beside b3sum -P2 and turbo --dry=json"
 if [ "$quick" -eq 1 ]; then bench/bench-hash-tree.sh "$out" --quick; else bench/bench-hash-tree.sh "$out"; fi
+fi
 
 echo "== monorepo builds beside turbo and nx"
 if [ "$quick" -eq 1 ]; then
@@ -98,8 +106,10 @@ else
   fi
 fi
 
+if [ "$mono_only" -eq 0 ]; then
 echo "== bindings beside each runtime's SQLite"
 BUILDNET_BENCH_QUICK=$quick bench/bench-bindings.sh "$out"
+fi
 
 echo "== writing bench/RESULTS.md"
 python3 - "$repo" "$out" "$size_mib" "$quick" "$large" <<'PY'

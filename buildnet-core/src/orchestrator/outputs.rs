@@ -5,8 +5,10 @@
 //! of `..`; and no folder on the way from the workspace root to the file may be a symbolic
 //! link (a link could lead anywhere, so it is refused rather than followed). A manifest that
 //! breaks either rule — a tampered database, a hand-made entry — is refused whole, before any
-//! file is written. The file itself is replaced by a rename, which replaces a link at that place
-//! instead of writing through it.
+//! file is written. (A file already in place with the recorded contents is not written, so
+//! its folders are not looked at: a cached build of many packages costs no walk up each
+//! path.) The file itself is replaced by a rename, which replaces a link at that place instead
+//! of writing through it.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -131,13 +133,28 @@ pub fn restore(
     cas: &ArtifactStore,
     hasher: &TreeHasher,
 ) -> Result<bool> {
+    // The lexical rules for every path first; then, for every file that is to be written (or
+    // made executable), no symbolic link on the way: all checked before anything is written.
+    // A file already in place with the recorded contents is left alone, unchecked: nothing is
+    // written through its path.
     let targets: Vec<PathBuf> = manifest
         .outputs
         .iter()
-        .map(|o| confined_path(root, &o.path))
+        .map(|o| lexical_path(root, &o.path))
         .collect::<Result<_>>()?;
-    for (output, dest) in manifest.outputs.iter().zip(&targets) {
-        if !already_there(dest, output, hasher) {
+    let present: Vec<bool> = manifest
+        .outputs
+        .iter()
+        .zip(&targets)
+        .map(|(output, dest)| already_there(dest, output, hasher))
+        .collect();
+    for (output, here) in manifest.outputs.iter().zip(&present) {
+        if !here || output.executable {
+            confined_path(root, &output.path)?;
+        }
+    }
+    for ((output, dest), here) in manifest.outputs.iter().zip(&targets).zip(present) {
+        if !here {
             if !cas.restore_to(&output.hash, dest)? {
                 return Ok(false);
             }
@@ -161,8 +178,12 @@ fn already_there(dest: &Path, output: &OutputFile, hasher: &TreeHasher) -> bool 
             .is_ok_and(|h| h.to_hex().as_str() == output.hash)
 }
 
-/// `root/rel`, provided `rel` stays inside `root` without passing through a symbolic link.
-pub fn confined_path(root: &Path, rel: &str) -> Result<PathBuf> {
+/// `root/rel`, provided `rel` is relative, free of `..` and names a file (no disk access).
+fn lexical_path(root: &Path, rel: &str) -> Result<PathBuf> {
+    lexical_parts(rel).map(|parts| parts.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+}
+
+fn lexical_parts(rel: &str) -> Result<Vec<&std::ffi::OsStr>> {
     let refuse = |why: &str| {
         Err(Error::invalid_argument(format!(
             "refusing to restore output {rel:?}: {why}"
@@ -180,6 +201,20 @@ pub fn confined_path(root: &Path, rel: &str) -> Result<PathBuf> {
             _ => return refuse("it leaves the workspace"),
         }
     }
+    if parts.is_empty() {
+        return refuse("it names no file");
+    }
+    Ok(parts)
+}
+
+/// `root/rel`, provided `rel` stays inside `root` without passing through a symbolic link.
+pub fn confined_path(root: &Path, rel: &str) -> Result<PathBuf> {
+    let refuse = |why: &str| {
+        Err(Error::invalid_argument(format!(
+            "refusing to restore output {rel:?}: {why}"
+        )))
+    };
+    let parts = lexical_parts(rel)?;
     let Some((_file, dirs)) = parts.split_last() else {
         return refuse("it names no file");
     };
