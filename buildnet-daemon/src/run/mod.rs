@@ -207,10 +207,12 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         .targets
         .iter()
         .map(|(id, t)| {
+            let dir = config.root.join(t.cwd.as_deref().unwrap_or("."));
             let info = TaskInfo {
                 noop: noop.contains(id),
                 bypass: !t.cache || args.force,
-                dir: config.root.join(t.cwd.as_deref().unwrap_or(".")),
+                log: t.task.as_ref().map(|s| dir.join(&s.log_file)),
+                dir,
                 command: t.command.clone().unwrap_or_default(),
             };
             (id.clone(), info)

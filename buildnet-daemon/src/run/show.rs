@@ -91,6 +91,8 @@ pub(super) struct TaskInfo {
     pub(super) bypass: bool,
     pub(super) dir: PathBuf,
     pub(super) command: String,
+    /// The task's `.turbo/turbo-<task>.log`: a hit has just restored it (its contents checked).
+    pub(super) log: Option<PathBuf>,
 }
 
 /// Reads the log stored with a cache key.
@@ -192,10 +194,12 @@ impl Show {
                     let _ = writeln!(out, "{header}");
                 }
                 if show_lines && *cached && lines.is_empty() {
-                    let log = match (&self.cached_log, cache_key) {
+                    // The restored log file first (one read); else the log in the store.
+                    let restored = info.log.as_ref().and_then(|p| std::fs::read(p).ok());
+                    let log = restored.or_else(|| match (&self.cached_log, cache_key) {
                         (Some(read), Some(key)) => read(key),
                         _ => None,
-                    };
+                    });
                     if let Some(log) = log {
                         lines = String::from_utf8_lossy(&log)
                             .lines()
