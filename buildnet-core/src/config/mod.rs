@@ -2,7 +2,9 @@
 //!
 //! The file is found at the path given, or by walking up from the current directory. Its folder
 //! is the workspace root: every relative path in it (`state_dir`, a target's `cwd`) is relative
-//! to that folder. Unknown fields are errors, so a typo never silently does nothing. A malformed
+//! to that folder. Walking up also stops at a Turborepo root (a `turbo.json` beside a
+//! package.json, not a package's own): its tasks, read by [`crate::workspace`], join the
+//! targets, with or without a `buildnet.yaml` beside it (`turbo: off` opts out). Unknown fields are errors, so a typo never silently does nothing. A malformed
 //! file gives an error naming the file, the line and column, and the offending field.
 //!
 //! Environment overrides, applied after the file: `BUILDNET_DB` (database path),
