@@ -22,7 +22,7 @@ use std::path::Path;
 
 use globset::GlobBuilder;
 
-use super::packages::ROOT_PACKAGE;
+use super::packages::{normalize, ROOT_PACKAGE};
 use super::tasks::Repo;
 use crate::error::{Error, Result};
 
@@ -121,21 +121,6 @@ fn glob_matcher(pattern: &str) -> Result<globset::GlobMatcher> {
         .build()
         .map(|g| g.compile_matcher())
         .map_err(|e| Error::invalid_argument(format!("invalid filter glob {pattern:?}: {e}")))
-}
-
-/// `a/./b/../c` → `a/c`; `None` when it leaves the root.
-fn normalize(path: &str) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            p => parts.push(p),
-        }
-    }
-    Some(parts.join("/"))
 }
 
 impl Repo {

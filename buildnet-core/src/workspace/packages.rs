@@ -621,7 +621,7 @@ fn internal_target(
 }
 
 /// `a/./b/../c` → `a/c`; `None` when it leaves the root.
-fn normalize(path: &str) -> Option<String> {
+pub(super) fn normalize(path: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
