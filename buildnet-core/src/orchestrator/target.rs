@@ -273,14 +273,7 @@ impl ResolvedTarget {
 
     /// The globs hashed without ignore files: [`Self::unignored_inputs`], minus the outputs.
     pub fn unignored_globs(&self) -> Vec<String> {
-        let mut globs = self.unignored_inputs.clone();
-        globs.extend(
-            self.outputs
-                .iter()
-                .filter(|o| !o.starts_with('!'))
-                .map(|o| format!("!{o}")),
-        );
-        globs
+        self.without_outputs(&self.unignored_inputs)
     }
 
     /// A warning for each declared input glob that matched none of `files` (paths relative to
@@ -362,7 +355,12 @@ impl ResolvedTarget {
 
     /// The globs hashed for the cache key: the inputs, minus the outputs.
     pub fn input_globs(&self) -> Vec<String> {
-        let mut globs = self.inputs.clone();
+        self.without_outputs(&self.inputs)
+    }
+
+    /// `globs` with each output glob taken out: a target's outputs never count as its inputs.
+    fn without_outputs(&self, globs: &[String]) -> Vec<String> {
+        let mut globs = globs.to_vec();
         globs.extend(
             self.outputs
                 .iter()

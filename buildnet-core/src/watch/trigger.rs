@@ -83,36 +83,28 @@ impl WatchLoop {
         self.matchers = ResolvedTarget::resolve_all(&config, &names, Default::default())
             .into_iter()
             .flat_map(|t| {
+                let matcher = |globs: Vec<String>, cwd: &PathBuf| {
+                    crate::hash::compile_globs(&globs)
+                        .ok()
+                        .map(|(include, exclude)| Matcher {
+                            name: t.name.clone(),
+                            cwd: cwd.clone(),
+                            include,
+                            exclude,
+                        })
+                };
                 let own = t
                     .default_walk
-                    .then(|| crate::hash::compile_globs(&t.input_globs()).ok())
-                    .flatten()
-                    .map(|(include, exclude)| Matcher {
-                        name: t.name.clone(),
-                        cwd: t.cwd.clone(),
-                        include,
-                        exclude,
-                    });
+                    .then(|| matcher(t.input_globs(), &t.cwd))
+                    .flatten();
                 // Explicit Turborepo inputs (only those in folders the watcher sees count).
                 let unignored = (!t.unignored_inputs.is_empty())
-                    .then(|| crate::hash::compile_globs(&t.unignored_globs()).ok())
-                    .flatten()
-                    .map(|(include, exclude)| Matcher {
-                        name: t.name.clone(),
-                        cwd: t.cwd.clone(),
-                        include,
-                        exclude,
-                    });
+                    .then(|| matcher(t.unignored_globs(), &t.cwd))
+                    .flatten();
                 // Files named from the workspace root (a Turborepo task's global inputs).
                 let from_root = (!t.root_inputs.is_empty())
-                    .then(|| crate::hash::compile_globs(&t.root_inputs).ok())
-                    .flatten()
-                    .map(|(include, exclude)| Matcher {
-                        name: t.name.clone(),
-                        cwd: root.clone(),
-                        include,
-                        exclude,
-                    });
+                    .then(|| matcher(t.root_inputs.clone(), &root))
+                    .flatten();
                 own.into_iter().chain(unignored).chain(from_root)
             })
             .collect();
