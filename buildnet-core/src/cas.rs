@@ -41,6 +41,92 @@ impl Drop for Staged {
     }
 }
 
+/// A blob written piece by piece (an upload), hashed as it goes; [`BlobWriter::finish`] makes
+/// it a [`Staged`] copy for [`ArtifactStore::commit_staged`]. Dropped unfinished, it leaves
+/// nothing behind.
+pub struct BlobWriter {
+    file: File,
+    staged: Staged,
+    hasher: blake3::Hasher,
+}
+
+impl BlobWriter {
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.file
+            .write_all(data)
+            .map_err(|e| Error::io("writing an upload to the artifact store", e))?;
+        self.hasher.update(data);
+        self.staged.size += data.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.staged.size
+    }
+
+    pub fn finish(mut self) -> Staged {
+        self.staged.hash = self.hasher.finalize().to_hex().to_string();
+        self.staged
+    }
+}
+
+/// A blob read piece by piece, verified at its end: a blob whose bytes do not hash to its name
+/// ends in an error instead of its last piece (so a client never gets a complete corrupt
+/// body) and is removed as [`ArtifactStore::get`] removes it.
+pub struct BlobReader {
+    store: Arc<ArtifactStore>,
+    file: File,
+    hash: String,
+    size: u64,
+    hasher: blake3::Hasher,
+    read: u64,
+}
+
+impl BlobReader {
+    /// The blob's size on disk.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The next piece of at most `max` bytes, `None` after the last. The last piece is
+    /// returned only once the whole blob is verified.
+    pub fn next_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>> {
+        if self.read >= self.size {
+            return Ok(None);
+        }
+        let want = max.min((self.size - self.read) as usize);
+        let mut buf = vec![0u8; want];
+        let mut filled = 0;
+        while filled < want {
+            let n = self
+                .file
+                .read(&mut buf[filled..])
+                .map_err(|e| Error::io(format!("reading blob {}", self.hash), e))?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        buf.truncate(filled);
+        self.hasher.update(&buf);
+        self.read += filled as u64;
+        if filled < want || self.read == self.size {
+            let path = self.store.blob_path(&self.hash)?;
+            if filled < want || self.hasher.finalize().to_hex().as_str() != self.hash {
+                self.read = self.size;
+                self.store.discard_corrupt(&self.hash, &path)?;
+                return Err(Error::new(
+                    crate::error::ErrorCode::Io,
+                    format!("blob {} is corrupt and was removed", self.hash),
+                ));
+            }
+            self.store.touch(&self.hash)?;
+        }
+        Ok(Some(buf))
+    }
+}
+
 /// A temporary file this old was left by a crash and may be removed.
 const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -260,6 +346,46 @@ impl ArtifactStore {
             .open(&path)
             .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
         Ok((path, file))
+    }
+
+    /// A new blob to write piece by piece.
+    pub fn writer(&self) -> Result<BlobWriter> {
+        let (tmp, file) = self.temp_file()?;
+        Ok(BlobWriter {
+            file,
+            staged: Staged {
+                tmp: Some(tmp),
+                hash: String::new(),
+                size: 0,
+            },
+            hasher: blake3::Hasher::new(),
+        })
+    }
+
+    /// Blob `hash` opened for reading piece by piece, or `None` if it is absent.
+    pub fn reader(self: &Arc<Self>, hash: &str) -> Result<Option<BlobReader>> {
+        let path = self.blob_path(hash)?;
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(path.display(), e)),
+        };
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io(path.display(), e))?
+            .len();
+        if size == 0 && hash != blake3::hash(b"").to_hex().as_str() {
+            self.discard_corrupt(hash, &path)?;
+            return Ok(None);
+        }
+        Ok(Some(BlobReader {
+            store: Arc::clone(self),
+            file,
+            hash: hash.to_owned(),
+            size,
+            hasher: blake3::Hasher::new(),
+            read: 0,
+        }))
     }
 
     /// The verified contents of blob `hash`, or `None` if it is absent or was corrupt.

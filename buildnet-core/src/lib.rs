@@ -23,6 +23,7 @@ pub mod hash;
 pub mod metrics;
 pub mod orchestrator;
 pub mod process;
+pub mod reapi;
 pub mod runtime;
 pub mod schema;
 pub mod server;

@@ -10,7 +10,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::events::{Event, Observer};
-use crate::state::{BuildStatus, TargetStatus};
+use crate::state::{BuildStatus, Protocol, TargetStatus};
 
 /// Upper bounds (seconds) of the target duration histogram's buckets.
 const DURATION_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -40,7 +40,29 @@ pub struct Metrics {
     duration_sum_ms: AtomicU64,
     http: [AtomicU64; 5],
     watch_builds: AtomicU64,
+    /// The remote caches served, per [`Protocol`], per [`Served`] counter.
+    served: [[AtomicU64; 5]; 4],
 }
+
+/// What the remote caches served count, each a counter per protocol.
+#[derive(Debug, Clone, Copy)]
+pub enum Served {
+    Hits,
+    Misses,
+    BytesIn,
+    BytesOut,
+    /// Requests refused: a wrong or missing token, a read-only token writing, another team's
+    /// namespace, a body over the limit, a bad signature or digest, a malformed key or value.
+    Refusals,
+}
+
+const SERVED: [(Served, &str, &str); 5] = [
+    (Served::Hits, "buildnet_remote_cache_hits_total", "Remote-cache downloads answered with an artifact."),
+    (Served::Misses, "buildnet_remote_cache_misses_total", "Remote-cache lookups of an absent artifact."),
+    (Served::BytesIn, "buildnet_remote_cache_bytes_in_total", "Artifact bytes uploaded and stored."),
+    (Served::BytesOut, "buildnet_remote_cache_bytes_out_total", "Artifact bytes downloaded."),
+    (Served::Refusals, "buildnet_remote_cache_refusals_total", "Remote-cache requests refused."),
+];
 
 /// Cache figures since the daemon started.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
@@ -116,6 +138,16 @@ impl Metrics {
         self.http[class].fetch_add(1, Relaxed);
     }
 
+    /// Adds `n` to the served cache's `counter` of `protocol`.
+    pub fn served(&self, protocol: Protocol, counter: Served, n: u64) {
+        self.served[protocol.index()][counter as usize].fetch_add(n, Relaxed);
+    }
+
+    /// The served cache's `counter` of `protocol`.
+    pub fn served_count(&self, protocol: Protocol, counter: Served) -> u64 {
+        self.served[protocol.index()][counter as usize].load(Relaxed)
+    }
+
     pub fn cache(&self) -> CacheStats {
         let hits = self.cache_hits.load(Relaxed);
         let misses = self.cache_misses.load(Relaxed);
@@ -185,6 +217,17 @@ impl Metrics {
         for (name, help, value) in counters {
             family(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {value}");
+        }
+        for (counter, name, help) in SERVED {
+            family(&mut out, name, "counter", help);
+            for protocol in Protocol::ALL {
+                let _ = writeln!(
+                    out,
+                    "{name}{{protocol=\"{}\"}} {}",
+                    protocol.as_str(),
+                    self.served_count(protocol, counter)
+                );
+            }
         }
         family(
             &mut out,

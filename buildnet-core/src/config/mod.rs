@@ -8,7 +8,7 @@
 //! file gives an error naming the file, the line and column, and the offending field.
 //!
 //! Environment overrides, applied after the file: `BUILDNET_DB` (database path),
-//! `BUILDNET_HOST`, `BUILDNET_PORT`, `BUILDNET_TOKEN`.
+//! `BUILDNET_HOST`, `BUILDNET_PORT`, `BUILDNET_TOKEN`, `BUILDNET_CACHE_SIGNATURE_KEY`.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+mod cache;
+
 pub use crate::workspace::{OutputLogs, Repo, TaskSpec};
+pub use cache::{CacheAccess, CacheConfig, CacheToken};
 
 /// What an acknowledged write survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -95,6 +98,13 @@ pub struct ServerConfig {
     /// Browser origins (`https://ci.example.com`) allowed to call the API and open the
     /// WebSocket from other pages. The dashboard's own origin is always allowed.
     pub allowed_origins: Vec<String>,
+    /// Who may read and write the remote caches served (Turborepo, Nx, Bazel). The admin
+    /// `token` may do everything; with neither set, on loopback, the caches are open.
+    pub cache_tokens: Vec<CacheToken>,
+    /// The key Turborepo artifacts are signed with (`remoteCache.signature`): when set, a PUT
+    /// without a valid `x-artifact-tag` is refused. Never serialized back out.
+    #[serde(skip_serializing)]
+    pub cache_signature_key: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -105,21 +115,8 @@ impl Default for ServerConfig {
             token: None,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheConfig {
-    /// Garbage collection brings the artifact store down to this many bytes.
-    pub max_bytes: u64,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            max_bytes: 10 * 1024 * 1024 * 1024,
+            cache_tokens: Vec::new(),
+            cache_signature_key: None,
         }
     }
 }
@@ -421,6 +418,9 @@ impl Config {
         if let Some(token) = env("BUILDNET_TOKEN").filter(|v| !v.is_empty()) {
             self.server.token = Some(token);
         }
+        if let Some(key) = env("BUILDNET_CACHE_SIGNATURE_KEY").filter(|v| !v.is_empty()) {
+            self.server.cache_signature_key = Some(key);
+        }
         Ok(())
     }
 
@@ -433,9 +433,8 @@ impl Config {
         if self.server.host.trim().is_empty() {
             return Err(Error::config("field `server.host`: must not be empty"));
         }
-        if self.cache.max_bytes == 0 {
-            return Err(Error::config("field `cache.max_bytes`: must be at least 1"));
-        }
+        self.cache.validate()?;
+        cache::validate_tokens(&self.server.cache_tokens)?;
         for origin in &self.server.allowed_origins {
             let valid = (origin.starts_with("http://") || origin.starts_with("https://"))
                 && !origin.ends_with('/')

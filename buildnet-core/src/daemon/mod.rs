@@ -9,10 +9,12 @@
 //! The facade owns every resource of one engine: the state database, the artifact store, the
 //! hasher, the orchestrator, the event bus and the metrics that observe it, the serving records
 //! and the watcher. Its methods are grouped by area: [`lifecycle`] (serving, stopping, watching,
-//! reloading), [`builds`], [`state`] (keys and locks) and [`status`].
+//! reloading), [`builds`], [`state`] (keys and locks), [`served`] (the remote caches served) and
+//! [`status`].
 
 mod builds;
 mod lifecycle;
+mod served;
 mod state;
 mod status;
 

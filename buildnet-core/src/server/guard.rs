@@ -1,7 +1,8 @@
 //! The checks every request goes through before its route: the `Host` header must name this
 //! server (DNS rebinding), a browser `Origin` must be this server's own or configured (CORS is
-//! answered for those only), a declared body over the limit is refused unread, and with a token
-//! configured the API, `/ws` and `/metrics` need it. Responses get `nosniff` and are counted.
+//! answered for those only), a declared body over the limit is refused unread (the remote
+//! caches have their own limit), and with a token configured the API, `/ws` and `/metrics`
+//! need it. Responses get `nosniff` and are counted.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -11,6 +12,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::cache::is_cache_path;
 use super::response::error_response;
 use super::{App, MAX_BODY_BYTES};
 use crate::error::ErrorCode;
@@ -187,14 +189,14 @@ impl App {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        let path = request.uri().path();
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) && !is_cache_path(path) {
             return Err(Box::new(error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::InvalidArgument,
                 &format!("request body larger than {MAX_BODY_BYTES} bytes"),
             )));
         }
-        let path = request.uri().path();
         let protected = path.starts_with("/api/") || path == "/ws" || path == "/metrics";
         if protected {
             let config = inner.daemon.config();

@@ -10,13 +10,15 @@
 //! over [`MAX_BODY_BYTES`] is refused unread, and when a token is configured `/api/`, `/ws` and
 //! `/metrics` need `Authorization: Bearer <token>` (`/ws` and the log stream also take
 //! `?access_token=`, as browsers cannot set headers there). `/health` and the dashboard's static
-//! files stay open.
+//! files stay open. The remote caches served ([`cache`]: Turborepo, Nx, Bazel) are protocols,
+//! not the API: they take bodies up to `cache.max_artifact_bytes` and check their own tokens.
 //!
 //! Files: [`routes`] (the one route table), [`openapi`], [`guard`], [`response`] (the JSON
 //! envelope and error statuses), [`stream`] (the bus as a stream, server-sent events), [`ws`],
-//! [`assets`] (the dashboard), and [`handlers`], one file per area.
+//! [`assets`] (the dashboard), [`handlers`], one file per area, and [`cache`].
 
 mod assets;
+mod cache;
 mod guard;
 mod handlers;
 mod openapi;
@@ -203,7 +205,10 @@ pub fn service(daemon: Daemon, address: SocketAddr, stopping: watch::Receiver<bo
         }
         router = router.route(route.path, handler);
     }
-    let router = router.fallback(response::not_found).with_state(app.clone());
+    let router = router
+        .merge(cache::router())
+        .fallback(response::not_found)
+        .with_state(app.clone());
     Service(Guard { inner: router, app })
 }
 

@@ -14,6 +14,7 @@ mod group_commit;
 mod kv;
 mod locks;
 mod records;
+mod served;
 mod status;
 mod wal_watch;
 
@@ -31,6 +32,7 @@ pub use builds::{BuildRecord, TargetRun};
 pub use kv::KvEntry;
 pub use locks::Lock;
 pub use records::{ArtifactRecord, WorkerRecord};
+pub use served::{Protocol, ServedEntry, ServedMeta};
 pub use status::{BuildStatus, TargetStatus};
 
 use group_commit::{busy_or_db, WriteQueue};
@@ -151,6 +153,21 @@ const MIGRATIONS: &[&str] = &[
     // 4: what looked wrong in a target run without failing it (a glob that matched nothing).
     "
     ALTER TABLE target_runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+    ",
+    // 5: artifacts served to remote-cache clients (turbo, nx, Bazel): their keys, per protocol
+    // and namespace, naming blobs of the artifact store.
+    "
+    CREATE TABLE served (
+        protocol    TEXT NOT NULL,
+        namespace   TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        blob        TEXT NOT NULL,
+        size        INTEGER NOT NULL,
+        meta        TEXT NOT NULL DEFAULT '{}',
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (protocol, namespace, key)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX served_blob ON served (blob);
     ",
 ];
 

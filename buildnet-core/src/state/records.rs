@@ -121,12 +121,14 @@ impl Store {
         })
     }
 
-    /// Forgets a blob.
+    /// Forgets a blob, and every served key that named it.
     pub fn artifact_remove(&self, hash: &str) -> Result<()> {
         let hash = hash.to_owned();
-        self.write(true, move |c| {
+        self.write(false, move |c| {
             c.prepare_cached("DELETE FROM artifacts WHERE hash = ?1")?
-                .execute([hash])?;
+                .execute([&hash])?;
+            c.prepare_cached("DELETE FROM served WHERE blob = ?1")?
+                .execute([&hash])?;
             Ok(())
         })
     }

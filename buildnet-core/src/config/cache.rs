@@ -1,0 +1,87 @@
+//! The `cache:` section and the tokens of the remote caches served (`server.cache_tokens`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Garbage collection brings the artifact store down to this many bytes: one budget for
+    /// BuildNet's own outputs and the artifacts it serves to turbo, nx and Bazel.
+    pub max_bytes: u64,
+    /// The largest artifact a remote-cache client may upload; larger bodies get 413.
+    pub max_artifact_bytes: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_bytes: 10 * 1024 * 1024 * 1024,
+            max_artifact_bytes: 4 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+impl CacheConfig {
+    pub(super) fn validate(&self) -> Result<()> {
+        if self.max_bytes == 0 {
+            return Err(Error::config("field `cache.max_bytes`: must be at least 1"));
+        }
+        if self.max_artifact_bytes == 0 {
+            return Err(Error::config(
+                "field `cache.max_artifact_bytes`: must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a cache token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheAccess {
+    /// Download only: every upload is refused with 403 (untrusted CI, pull requests).
+    Read,
+    /// Download and upload.
+    ReadWrite,
+}
+
+/// One entry of `server.cache_tokens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheToken {
+    /// The bearer token (or Basic-auth password) the client sends. Never serialized back out.
+    #[serde(skip_serializing)]
+    pub token: String,
+    pub access: CacheAccess,
+    /// The namespaces (Turborepo teams, Bazel instance names) this token may reach; absent =
+    /// all. A token bound to teams is answered 403 for any other team's artifacts, and its
+    /// first team is its namespace where the protocol names none (Nx, Bazel without an
+    /// instance).
+    #[serde(default)]
+    pub teams: Option<Vec<String>>,
+}
+
+/// Tokens must be non-empty, distinct, and name at least one team when they name teams.
+pub(super) fn validate_tokens(tokens: &[CacheToken]) -> Result<()> {
+    for (i, token) in tokens.iter().enumerate() {
+        let field = format!("field `server.cache_tokens[{i}]`");
+        if token.token.trim().is_empty() {
+            return Err(Error::config(format!("{field}.token: must not be empty")));
+        }
+        if tokens[..i].iter().any(|t| t.token == token.token) {
+            return Err(Error::config(format!(
+                "{field}.token: the same token is listed twice"
+            )));
+        }
+        if let Some(teams) = &token.teams {
+            if teams.is_empty() || teams.iter().any(|t| t.trim().is_empty()) {
+                return Err(Error::config(format!(
+                    "{field}.teams: list one or more team names, or leave `teams` out for all"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
