@@ -59,6 +59,9 @@ if [ "$demo" -eq 1 ]; then
   fi
 fi
 
+# The remote-cache tests drive Debian's Bazel as an HTTP-cache client.
+[ "$demo" -eq 1 ] && apt_install bazel-bootstrap
+
 if [ "$bench" -eq 1 ]; then
   apt_install hyperfine xxhash wrk
 fi

@@ -21,6 +21,9 @@ cargo test --workspace --lib --bins --tests
 echo "== buildnet run beside the real turbo (npm, pnpm, yarn 1, berry, bun fixtures)"
 BUILDNET_BIN="$PWD/target/debug/buildnet" tests/turbo/run.sh
 
+echo "== buildnet serve as the remote cache of the real turbo, nx and Bazel"
+BUILDNET_BIN="$PWD/target/debug/buildnet" tests/remote-cache/run.sh
+
 echo "== include/buildnet.h is what the source generates"
 scripts/gen-header.sh --check
 

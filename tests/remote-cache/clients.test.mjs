@@ -1,0 +1,357 @@
+// The real remote-cache clients against `buildnet serve`: turbo 2.11.11 (tests/turbo), nx 24.0.6
+// (this folder's node_modules) and Debian's Bazel (bazel-bootstrap). Each writes to a fresh
+// BuildNet server from one clone and must then restore everything in a fresh clone without
+// running a single command, outputs byte-identical. Tokens, read-only clients and turbo's
+// artifact signatures are checked the same way, by what the real clients do.
+//
+//   BUILDNET_BIN   the buildnet executable (default target/debug/buildnet)
+//   ONLY=turbo,nx,bazel   narrows the clients
+//   KEEP=1         keep the temp dirs
+//
+// Run with tests/remote-cache/run.sh.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..');
+const BUILDNET = process.env.BUILDNET_BIN || path.join(ROOT, 'target/debug/buildnet');
+const TURBO = path.join(ROOT, 'tests/turbo/node_modules/.bin/turbo');
+const NX_MODULES = path.join(HERE, 'node_modules');
+const ONLY = process.env.ONLY ? process.env.ONLY.split(',') : null;
+const skip = (name) => (ONLY && !ONLY.includes(name) ? `ONLY=${ONLY}` : false);
+const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'buildnet-remote-cache-'));
+
+after(() => {
+  if (process.env.KEEP === '1') console.log(`kept ${WORK}`);
+  else fs.rmSync(WORK, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+function cleanEnv(extra = {}) {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) {
+    if (/^(TURBO_|NX_|npm_|BUILDNET_)/.test(k)) delete env[k];
+  }
+  delete env.CI;
+  return {
+    ...env,
+    TURBO_TELEMETRY_DISABLED: '1',
+    DO_NOT_TRACK: '1',
+    TURBO_NO_UPDATE_NOTIFIER: '1',
+    NX_NO_CLOUD: 'true',
+    NX_DAEMON: 'false',
+    NX_TUI: 'false',
+    NX_SKIP_NX_CACHE: 'false',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    ...extra,
+  };
+}
+
+function run(cmd, args, { cwd, env, timeout = 180_000 }) {
+  const r = spawnSync(cmd, args, { cwd, env, timeout, encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error) throw new Error(`${cmd} ${args.join(' ')}: ${r.error.message}`);
+  return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
+}
+
+function must(r, what) {
+  assert.equal(r.status, 0, `${what} failed:\n${r.out.slice(-4000)}`);
+  return r;
+}
+
+/// Starts `buildnet serve --port 0` on its own folder with `config`; resolves to
+/// { url, stop(), metric(name, protocol) }.
+async function serve(name, config, env = {}) {
+  const dir = path.join(WORK, `server-${name}`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'buildnet.yaml'), config);
+  const child = spawn(BUILDNET, ['serve', '--port', '0'], {
+    cwd: dir,
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('buildnet serve did not start in 30 s')), 30_000);
+    const rl = readline.createInterface({ input: child.stdout });
+    rl.once('line', (l) => { clearTimeout(timer); resolve(l); });
+    child.once('exit', (code) => reject(new Error(`buildnet serve exited (${code})`)));
+  });
+  const url = line.match(/http:\/\/[0-9.:]+/)[0];
+  const admin = /token: (\S+)/.exec(config)?.[1];
+  return {
+    url,
+    async metric(metric, protocol) {
+      const headers = admin ? { authorization: `Bearer ${admin}` } : {};
+      const text = await (await fetch(`${url}/metrics`, { headers })).text();
+      const m = text.match(new RegExp(`^${metric}\\{protocol="${protocol}"\\} (\\S+)$`, 'm'));
+      assert.ok(m, `no ${metric} for ${protocol} in /metrics`);
+      return Number(m[1]);
+    },
+    stop() {
+      child.kill('SIGTERM');
+    },
+  };
+}
+
+/// An npm workspace of `n` packages (p1 depends on p0) under git, each build writing dist/ and
+/// appending its name to $RUNLOG, so a restore that runs nothing leaves RUNLOG empty.
+function workspace(dir, { n = 4, turboJson, nxJson } = {}) {
+  fs.mkdirSync(dir, { recursive: true });
+  const write = (p, s) => { fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true }); fs.writeFileSync(path.join(dir, p), s); };
+  write('package.json', JSON.stringify({ name: 'ws', private: true, packageManager: 'npm@11.19.1', workspaces: ['packages/*'] }, null, 2));
+  write('.gitignore', 'node_modules\n.turbo\ndist\n.nx\n');
+  if (turboJson) write('turbo.json', JSON.stringify(turboJson, null, 2));
+  if (nxJson) write('nx.json', JSON.stringify(nxJson, null, 2));
+  for (let i = 0; i < n; i++) {
+    const deps = i === 1 ? { p0: '*' } : {};
+    write(`packages/p${i}/package.json`, JSON.stringify({ name: `p${i}`, version: '1.0.0', scripts: { build: 'node build.js' }, dependencies: deps }, null, 2));
+    write(`packages/p${i}/src/index.js`, `export const v${i} = ${i};\n`);
+    write(`packages/p${i}/build.js`, [
+      "const fs = require('fs');",
+      "fs.mkdirSync('dist/nested', { recursive: true });",
+      `fs.writeFileSync('dist/index.js', '// built p${i}\\n' + fs.readFileSync('src/index.js', 'utf8'));`,
+      `fs.writeFileSync('dist/nested/big.bin', Buffer.alloc(${100_000 + i}, ${i + 1}));`,
+      "fs.chmodSync('dist/index.js', 0o755);",
+      `if (process.env.RUNLOG) fs.appendFileSync(process.env.RUNLOG, 'p${i}\\n');`,
+      `console.log('built p${i}');`,
+    ].join('\n'));
+  }
+  const env = cleanEnv();
+  must(run('git', ['init', '-q', '-b', 'main'], { cwd: dir, env }), 'git init');
+  must(run('git', ['add', '-A'], { cwd: dir, env }), 'git add');
+  must(run('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-qm', 'init'], { cwd: dir, env }), 'git commit');
+}
+
+function clone(from, name) {
+  const to = path.join(WORK, name);
+  must(run('git', ['clone', '-q', from, to], { cwd: WORK, env: cleanEnv() }), 'git clone');
+  return to;
+}
+
+/// Every file under the packages' dist/ folders: relative path → [mode, contents].
+function outputs(dir) {
+  const found = {};
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else found[path.relative(dir, p)] = [fs.statSync(p).mode & 0o777, fs.readFileSync(p).toString('base64')];
+    }
+  };
+  for (const pkg of fs.readdirSync(path.join(dir, 'packages'))) {
+    const dist = path.join(dir, 'packages', pkg, 'dist');
+    if (fs.existsSync(dist)) walk(dist);
+  }
+  return found;
+}
+
+const runlog = (dir) => path.join(dir, '..', `${path.basename(dir)}.runlog`);
+const ran = (dir) => (fs.existsSync(runlog(dir)) ? fs.readFileSync(runlog(dir), 'utf8').split('\n').filter(Boolean).sort() : []);
+
+// ---------------------------------------------------------------------------------------------
+// turbo
+
+describe('turbo 2.11.11 against buildnet serve', { skip: skip('turbo') }, () => {
+  const TURBO_JSON = { $schema: 'https://turborepo.com/schema.json', globalPassThroughEnv: ['RUNLOG'], tasks: { build: { dependsOn: ['^build'], outputs: ['dist/**'] } } };
+  let server;
+  const origin = path.join(WORK, 'turbo-origin');
+  const turbo = (dir, env) => run(TURBO, ['run', 'build'], { cwd: dir, env: cleanEnv({ RUNLOG: runlog(dir), ...env }) });
+
+  before(async () => {
+    workspace(origin, { turboJson: TURBO_JSON });
+    server = await serve('turbo', [
+      'targets: {}',
+      'server:',
+      '  token: admin-secret',
+      '  cache_tokens:',
+      '    - {token: ci-write, access: read-write}',
+      '    - {token: pr-read, access: read}',
+      '',
+    ].join('\n'));
+  });
+  after(() => server?.stop());
+
+  test('a fresh clone restores every task from the cache: FULL TURBO, nothing runs, outputs identical', async () => {
+    const env = { TURBO_API: server.url, TURBO_TOKEN: 'ci-write', TURBO_TEAM: 'team_x' };
+    const a = clone(origin, 'turbo-a');
+    const first = must(turbo(a, env), 'turbo run in clone a');
+    assert.deepEqual(ran(a), ['p0', 'p1', 'p2', 'p3'], first.out);
+    assert.equal(await server.metric('buildnet_remote_cache_refusals_total', 'turbo'), 0);
+    assert.ok(await server.metric('buildnet_remote_cache_bytes_in_total', 'turbo') > 0);
+
+    const b = clone(origin, 'turbo-b');
+    const second = must(turbo(b, env), 'turbo run in clone b');
+    assert.match(second.out, /FULL TURBO/, second.out);
+    assert.match(second.out, /4 cached, 4 total/, second.out);
+    assert.deepEqual(ran(b), [], 'a command ran in the fresh clone');
+    assert.deepEqual(outputs(b), outputs(a));
+    assert.ok(fs.existsSync(path.join(b, 'packages/p0/.turbo/turbo-build.log')));
+    assert.equal(await server.metric('buildnet_remote_cache_hits_total', 'turbo'), 4);
+  });
+
+  test('a read-only token restores but its uploads are refused; turbo still succeeds', async () => {
+    const c = clone(origin, 'turbo-c');
+    fs.appendFileSync(path.join(c, 'packages/p2/src/index.js'), 'export const edited = 1;\n');
+    const before = await server.metric('buildnet_remote_cache_bytes_in_total', 'turbo');
+    const refusedBefore = await server.metric('buildnet_remote_cache_refusals_total', 'turbo');
+    const r = must(turbo(c, { TURBO_API: server.url, TURBO_TOKEN: 'pr-read', TURBO_TEAM: 'team_x' }), 'turbo run with a read-only token');
+    assert.deepEqual(ran(c), ['p2'], r.out);
+    assert.match(r.out, /3 cached, 4 total/, r.out);
+    assert.equal(await server.metric('buildnet_remote_cache_bytes_in_total', 'turbo'), before, 'a read-only client stored something');
+    assert.ok(await server.metric('buildnet_remote_cache_refusals_total', 'turbo') > refusedBefore);
+  });
+
+  test('a wrong token is refused and turbo runs everything locally without failing', async () => {
+    const d = clone(origin, 'turbo-d');
+    const r = must(turbo(d, { TURBO_API: server.url, TURBO_TOKEN: 'wrong', TURBO_TEAM: 'team_x' }), 'turbo run with a wrong token');
+    assert.deepEqual(ran(d), ['p0', 'p1', 'p2', 'p3'], r.out);
+  });
+
+  test('another team sees none of team_x\'s artifacts', async () => {
+    const e = clone(origin, 'turbo-e');
+    const r = must(turbo(e, { TURBO_API: server.url, TURBO_TOKEN: 'ci-write', TURBO_TEAM: 'team_y' }), 'turbo run as team_y');
+    assert.deepEqual(ran(e), ['p0', 'p1', 'p2', 'p3'], r.out);
+  });
+});
+
+describe('turbo 2.11.11 signed artifacts (remoteCache.signature) against a server holding the key', { skip: skip('turbo') }, () => {
+  const KEY = 'k'.repeat(40);
+  const TURBO_JSON = { globalPassThroughEnv: ['RUNLOG'], tasks: { build: { dependsOn: ['^build'], outputs: ['dist/**'] } }, remoteCache: { signature: true } };
+  let server;
+  const origin = path.join(WORK, 'signed-origin');
+  const turbo = (dir, env) => run(TURBO, ['run', 'build'], { cwd: dir, env: cleanEnv({ RUNLOG: runlog(dir), TURBO_API: server.url, TURBO_TOKEN: 't', TURBO_TEAMID: 'team_signed', ...env }) });
+
+  before(async () => {
+    workspace(origin, { turboJson: TURBO_JSON, n: 2 });
+    server = await serve('signed', 'targets: {}\n', { BUILDNET_CACHE_SIGNATURE_KEY: KEY });
+  });
+  after(() => server?.stop());
+
+  test('artifacts signed with the wrong key are refused; the right key round-trips', async () => {
+    const w = clone(origin, 'signed-wrong');
+    must(turbo(w, { TURBO_REMOTE_CACHE_SIGNATURE_KEY: 'w'.repeat(40) }), 'turbo run with the wrong key');
+    assert.equal(await server.metric('buildnet_remote_cache_bytes_in_total', 'turbo'), 0, 'a wrongly signed artifact was stored');
+    assert.equal(await server.metric('buildnet_remote_cache_refusals_total', 'turbo'), 2);
+
+    const a = clone(origin, 'signed-a');
+    must(turbo(a, { TURBO_REMOTE_CACHE_SIGNATURE_KEY: KEY }), 'turbo run with the key');
+    assert.deepEqual(ran(a), ['p0', 'p1']);
+    const b = clone(origin, 'signed-b');
+    const r = must(turbo(b, { TURBO_REMOTE_CACHE_SIGNATURE_KEY: KEY }), 'turbo run in a fresh clone with the key');
+    assert.match(r.out, /FULL TURBO/, r.out);
+    assert.deepEqual(ran(b), []);
+    assert.deepEqual(outputs(b), outputs(a));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// nx
+
+describe('nx 24.0.6 self-hosted remote cache against buildnet serve', { skip: skip('nx') }, () => {
+  const NX_JSON = { targetDefaults: { build: { cache: true, dependsOn: ['^build'], outputs: ['{projectRoot}/dist'] } } };
+  let server;
+  const origin = path.join(WORK, 'nx-origin');
+  const nx = (dir, token) => run(path.join(dir, 'node_modules/.bin/nx'), ['run-many', '-t', 'build'], {
+    cwd: dir,
+    env: cleanEnv({
+      RUNLOG: runlog(dir),
+      NX_CACHE_DIRECTORY: path.join(dir, '.nx/cache'),
+      NX_WORKSPACE_DATA_DIRECTORY: path.join(dir, '.nx/workspace-data'),
+      NX_SELF_HOSTED_REMOTE_CACHE_SERVER: server.url,
+      NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN: token,
+    }),
+  });
+  const withModules = (dir) => { fs.symlinkSync(NX_MODULES, path.join(dir, 'node_modules')); return dir; };
+
+  before(async () => {
+    workspace(origin, { nxJson: NX_JSON });
+    server = await serve('nx', [
+      'targets: {}',
+      'server:',
+      '  token: admin-secret',
+      '  cache_tokens:',
+      '    - {token: nx-write, access: read-write}',
+      '    - {token: nx-read, access: read}',
+      '',
+    ].join('\n'));
+  });
+  after(() => server?.stop());
+
+  test('a fresh clone gets every task from the remote cache, outputs identical', async () => {
+    const a = withModules(clone(origin, 'nx-a'));
+    const first = must(nx(a, 'nx-write'), 'nx run-many in clone a');
+    assert.deepEqual(ran(a), ['p0', 'p1', 'p2', 'p3'], first.out);
+    assert.equal(await server.metric('buildnet_remote_cache_refusals_total', 'nx'), 0);
+
+    const b = withModules(clone(origin, 'nx-b'));
+    const second = must(nx(b, 'nx-read'), 'nx run-many in clone b');
+    assert.deepEqual(ran(b), [], second.out);
+    assert.equal((second.out.match(/\[remote cache\]/g) || []).length, 4, second.out);
+    assert.deepEqual(outputs(b), outputs(a));
+  });
+
+  test('a read-only token never fails the run: its uploads get 403 and nx goes on', async () => {
+    const c = withModules(clone(origin, 'nx-c'));
+    fs.appendFileSync(path.join(c, 'packages/p3/src/index.js'), 'export const edited = 1;\n');
+    const before = await server.metric('buildnet_remote_cache_bytes_in_total', 'nx');
+    const r = must(nx(c, 'nx-read'), 'nx run-many with a read-only token');
+    assert.deepEqual(ran(c), ['p3'], r.out);
+    assert.equal(await server.metric('buildnet_remote_cache_bytes_in_total', 'nx'), before);
+    assert.ok(await server.metric('buildnet_remote_cache_refusals_total', 'nx') >= 1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Bazel
+
+describe('Bazel (bazel-bootstrap) HTTP remote cache against buildnet serve', { skip: skip('bazel') }, () => {
+  let server;
+  const ws = path.join(WORK, 'bazel-ws');
+  const root = path.join(WORK, 'bazel-root');
+  const bazel = (args) => run('bazel', [`--output_user_root=${root}`, '--max_idle_secs=60', '--batch', ...args], {
+    cwd: ws,
+    env: cleanEnv({ HOME: path.join(WORK, 'bazel-home') }),
+    timeout: 300_000,
+  });
+
+  before(async () => {
+    fs.mkdirSync(ws, { recursive: true });
+    fs.mkdirSync(path.join(WORK, 'bazel-home'), { recursive: true });
+    fs.writeFileSync(path.join(ws, 'WORKSPACE'), '');
+    fs.writeFileSync(path.join(ws, 'in.txt'), `hello from bazel ${process.pid}\n`);
+    fs.writeFileSync(path.join(ws, 'BUILD'), 'genrule(name = "hello", srcs = ["in.txt"], outs = ["hello.txt"], cmd = "tr a-z A-Z < $< > $@")\n');
+    server = await serve('bazel', ['targets: {}', 'server:', '  token: admin-secret', '  cache_tokens:', '    - {token: bazel-rw, access: read-write}', ''].join('\n'));
+  });
+  after(() => server?.stop());
+
+  test('an action built once is a remote cache hit after bazel clean', async () => {
+    const flags = [`--remote_cache=${server.url}`, '--remote_header=Authorization=Bearer bazel-rw', '--spawn_strategy=local'];
+    const first = must(bazel(['build', '//:hello', ...flags]), 'bazel build');
+    assert.doesNotMatch(first.out, /remote cache hit/, first.out);
+    assert.ok(await server.metric('buildnet_remote_cache_bytes_in_total', 'bazel-cas') > 0, first.out);
+    assert.ok(await server.metric('buildnet_remote_cache_bytes_in_total', 'bazel-ac') > 0, first.out);
+    const built = fs.readFileSync(path.join(ws, 'bazel-bin/hello.txt'), 'utf8');
+    must(bazel(['clean']), 'bazel clean');
+    const second = must(bazel(['build', '//:hello', ...flags]), 'bazel build after clean');
+    assert.match(second.out, /1 remote cache hit/, second.out);
+    assert.equal(fs.readFileSync(path.join(ws, 'bazel-bin/hello.txt'), 'utf8'), built);
+    assert.equal(built, `HELLO FROM BAZEL ${process.pid}\n`);
+  });
+
+  test('a wrong token fails the upload, not the build', async () => {
+    fs.writeFileSync(path.join(ws, 'in.txt'), `changed ${process.pid}\n`);
+    const refusals = await server.metric('buildnet_remote_cache_refusals_total', 'bazel-ac');
+    const r = bazel(['build', '//:hello', `--remote_cache=${server.url}`, '--remote_header=Authorization=Bearer wrong', '--spawn_strategy=local']);
+    assert.equal(r.status, 0, r.out);
+    assert.ok(await server.metric('buildnet_remote_cache_refusals_total', 'bazel-ac') > refusals, r.out);
+    bazel(['shutdown']);
+  });
+});
