@@ -338,7 +338,8 @@ impl ArtifactStore {
         Ok(())
     }
 
-    fn temp_file(&self) -> Result<(PathBuf, File)> {
+    /// A new file in the store's temporary folder (removed at start-up once an hour old).
+    pub fn temp_file(&self) -> Result<(PathBuf, File)> {
         let path = self.dir.join("tmp").join(random_token()?);
         let file = File::options()
             .write(true)

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod orchestrator;
 pub mod process;
 pub mod reapi;
+pub mod remote_cache;
 pub mod runtime;
 pub mod schema;
 pub mod server;

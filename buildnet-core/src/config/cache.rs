@@ -1,4 +1,5 @@
-//! The `cache:` section and the tokens of the remote caches served (`server.cache_tokens`).
+//! The `cache:` and `remote_cache:` sections, and the tokens of the remote caches served
+//! (`server.cache_tokens`).
 
 use serde::{Deserialize, Serialize};
 
@@ -84,4 +85,59 @@ pub(super) fn validate_tokens(tokens: &[CacheToken]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `remote_cache:`: a Turborepo v8 server (BuildNet's own, ducktors' turborepo-remote-cache,
+/// Vercel) that builds read from after a local miss and write to after a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteCacheConfig {
+    /// The server's base URL (`http://cache.internal:7890`), as turbo's `TURBO_API`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The bearer token, as `TURBO_TOKEN` (which wins). Never serialized back out.
+    #[serde(default, skip_serializing)]
+    pub token: Option<String>,
+    /// The team: sent as `teamId` when it starts with `team_`, else as `slug` (turbo's rule).
+    #[serde(default)]
+    pub team: Option<String>,
+    /// Download artifacts after a local miss.
+    #[serde(default = "yes")]
+    pub read: bool,
+    /// Upload artifacts after a successful run.
+    #[serde(default = "yes")]
+    pub write: bool,
+    /// How long one request may take (turbo's `remoteCache.timeout`, 30 s).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Sign uploads and check downloads with `TURBO_REMOTE_CACHE_SIGNATURE_KEY` (turbo's
+    /// `remoteCache.signature`).
+    #[serde(default)]
+    pub signature: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+impl RemoteCacheConfig {
+    pub(super) fn validate(&self) -> Result<()> {
+        if let Some(url) = &self.url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(Error::config(format!(
+                    "field `remote_cache.url`: {url:?} is not an http:// or https:// URL"
+                )));
+            }
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > 3_600_000 {
+            return Err(Error::config(
+                "field `remote_cache.timeout_ms`: must be between 1 and 3600000",
+            ));
+        }
+        Ok(())
+    }
 }

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 mod cache;
 
 pub use crate::workspace::{OutputLogs, Repo, TaskSpec};
-pub use cache::{CacheAccess, CacheConfig, CacheToken};
+pub use cache::{CacheAccess, CacheConfig, CacheToken, RemoteCacheConfig};
 
 /// What an acknowledged write survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -61,6 +61,9 @@ pub struct Config {
     /// (power loss too, at the cost of an fsync per commit).
     pub durability: Durability,
     pub cache: CacheConfig,
+    /// The Turborepo-protocol remote cache builds read and write (turbo's `TURBO_API`,
+    /// `TURBO_TOKEN`, `TURBO_TEAM` and `--cache` override it per build).
+    pub remote_cache: Option<RemoteCacheConfig>,
     pub targets: BTreeMap<String, TargetConfig>,
     /// Whether a `turbo.json` next to this file (or found alone) adds its tasks: `auto` (yes)
     /// or `off`.
@@ -212,6 +215,8 @@ struct RawConfig {
     #[serde(default)]
     cache: CacheConfig,
     #[serde(default)]
+    remote_cache: Option<RemoteCacheConfig>,
+    #[serde(default)]
     targets: BTreeMap<String, TargetConfig>,
     #[serde(default)]
     turbo: TurboMode,
@@ -310,6 +315,7 @@ impl Config {
             watch: raw.watch,
             durability: raw.durability,
             cache: raw.cache,
+            remote_cache: raw.remote_cache,
             targets: raw.targets,
             turbo: raw.turbo,
             pm_run: raw.pm_run,
@@ -435,6 +441,9 @@ impl Config {
         }
         self.cache.validate()?;
         cache::validate_tokens(&self.server.cache_tokens)?;
+        if let Some(remote) = &self.remote_cache {
+            remote.validate()?;
+        }
         for origin in &self.server.allowed_origins {
             let valid = (origin.starts_with("http://") || origin.starts_with("https://"))
                 && !origin.ends_with('/')

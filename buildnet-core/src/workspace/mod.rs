@@ -21,7 +21,7 @@ pub mod turbo_json;
 
 pub use packages::{Manager, ManagerKind, Package, Packages, ROOT_PACKAGE};
 pub use tasks::{Repo, TaskSpec, TaskTarget};
-pub use turbo_json::{OutputLogs, TaskDefinition, TurboEnvMode};
+pub use turbo_json::{OutputLogs, TaskDefinition, TurboEnvMode, TurboRemoteCache};
 
 use std::ffi::OsStr;
 use std::path::Path;

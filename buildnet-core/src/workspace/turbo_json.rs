@@ -164,6 +164,24 @@ struct RawRoot {
     env_mode: Option<TurboEnvMode>,
     concurrency: Option<String>,
     extends: Option<Vec<String>>,
+    remote_cache: Option<TurboRemoteCache>,
+    #[serde(flatten)]
+    _other: BTreeMap<String, serde_json::Value>,
+}
+
+/// The root's `remoteCache` (turbo's defaults: enabled, unsigned, 30 s per request).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TurboRemoteCache {
+    pub enabled: Option<bool>,
+    pub signature: Option<bool>,
+    pub api_url: Option<String>,
+    pub team_id: Option<String>,
+    pub team_slug: Option<String>,
+    /// Seconds per request.
+    pub timeout: Option<u64>,
+    /// Seconds per upload.
+    pub upload_timeout: Option<u64>,
     #[serde(flatten)]
     _other: BTreeMap<String, serde_json::Value>,
 }
@@ -194,6 +212,7 @@ pub struct TurboConfig {
     pub env_mode: TurboEnvMode,
     /// `concurrency` as written (`"10"`, `"50%"`).
     pub concurrency: Option<String>,
+    pub remote_cache: TurboRemoteCache,
     /// Package name -> (its file, the packages it extends after `//`, its tasks).
     pub packages: BTreeMap<String, PackageTurbo>,
     pub warnings: Vec<String>,
@@ -331,6 +350,7 @@ impl TurboConfig {
             global_pass_through_env: raw.global_pass_through_env,
             env_mode: raw.env_mode.unwrap_or_default(),
             concurrency: raw.concurrency,
+            remote_cache: raw.remote_cache.unwrap_or_default(),
             packages,
             warnings,
         })

@@ -17,21 +17,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use sha2::Sha256;
 
 use super::{
     answer, artifact_response, authorize, check_key, commit, declared_length, download, miss,
     receive, Refusal,
 };
+use crate::remote_cache::signature_mac;
 use crate::server::App;
 use crate::state::{Protocol, ServedMeta};
 
 const P: Protocol = Protocol::Turbo;
-/// turbo 2.11's signature domain (vercel/turborepo PR #13059).
-const SIGNATURE_DOMAIN: &[u8] = b"artifact-signature:v2";
 /// The Vercel API's limit on `x-artifact-tag`.
 const MAX_TAG: usize = 600;
 /// Longest `x-artifact-sha` / `x-artifact-dirty-hash` kept.
@@ -194,17 +192,6 @@ fn meta_of(headers: &HeaderMap) -> Result<ServedMeta, Refusal> {
         sha: header_text(headers, "x-artifact-sha", MAX_HASH_HEADER)?,
         dirty_hash: header_text(headers, "x-artifact-dirty-hash", MAX_HASH_HEADER)?,
     })
-}
-
-/// An HMAC over turbo's v2 signature fields up to the body, which `update` then adds.
-pub(crate) fn signature_mac(key: &[u8], hash: &str, team_id: &str, body_len: u64) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    for field in [SIGNATURE_DOMAIN, hash.as_bytes(), team_id.as_bytes()] {
-        mac.update(&(field.len() as u64).to_le_bytes());
-        mac.update(field);
-    }
-    mac.update(&body_len.to_le_bytes());
-    mac
 }
 
 async fn put_artifact(
