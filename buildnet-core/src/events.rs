@@ -92,6 +92,15 @@ pub enum Event {
         /// What looked wrong without failing it (a glob that matched no file).
         #[serde(default)]
         warnings: Vec<String>,
+        /// For a hit from the remote cache: the bytes downloaded.
+        #[serde(default)]
+        remote_bytes: Option<u64>,
+    },
+    /// Something went wrong that does not fail the build (the remote cache could not be
+    /// reached, refused an upload, sent an artifact that did not verify).
+    BuildWarning {
+        build_id: String,
+        message: String,
     },
     /// A target's outputs came from the cache; `saved_ms` is what the original run took.
     CacheHit {
@@ -135,6 +144,7 @@ impl Event {
             Event::BuildFinished { .. } => "build_finished",
             Event::TargetStarted { .. } => "target_started",
             Event::TargetFinished { .. } => "target_finished",
+            Event::BuildWarning { .. } => "build_warning",
             Event::CacheHit { .. } => "cache_hit",
             Event::TargetLog { .. } => "target_log",
             Event::WatchTriggered { .. } => "watch_triggered",
@@ -149,6 +159,7 @@ impl Event {
             | Event::BuildFinished { build_id, .. }
             | Event::TargetStarted { build_id, .. }
             | Event::TargetFinished { build_id, .. }
+            | Event::BuildWarning { build_id, .. }
             | Event::CacheHit { build_id, .. }
             | Event::TargetLog { build_id, .. }
             | Event::WatchTriggered { build_id, .. } => Some(build_id),

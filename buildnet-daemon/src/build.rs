@@ -130,6 +130,7 @@ pub fn hand_off(
         "only": options.only,
         "parallel": options.parallel,
         "pm_run": options.pm_run,
+        "cache": options.cache,
         // The commands and keys see this command's environment, not the daemon's.
         "env": options.env.clone().unwrap_or_else(|| {
             std::env::vars_os()
@@ -385,10 +386,12 @@ impl Progress {
                 duration_ms,
                 error,
                 warnings,
+                remote_bytes,
                 ..
             } => {
                 self.running.retain(|(t, _)| t != target);
                 let mark = match (status, cached) {
+                    (TargetStatus::Succeeded, true) if remote_bytes.is_some() => "✓ remote ",
                     (TargetStatus::Succeeded, true) => "✓ cached ",
                     (TargetStatus::Succeeded, false) => "✓ built  ",
                     (TargetStatus::Failed, _) => "✗ failed ",
@@ -403,6 +406,14 @@ impl Progress {
                 for warning in warnings {
                     line.push_str(&format!("\n    warning: {warning}"));
                 }
+                if self.tty {
+                    self.redraw(out, Some(&line));
+                } else {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+            Event::BuildWarning { message, .. } => {
+                let line = format!("  warning: {message}");
                 if self.tty {
                     self.redraw(out, Some(&line));
                 } else {

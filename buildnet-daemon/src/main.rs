@@ -63,6 +63,10 @@ struct BuildArgs {
     /// Stop everything at the first failure
     #[arg(long)]
     fail_fast: bool,
+    /// Which caches to read and write, as turbo's `--cache`: `local:rw,remote:rw` (the
+    /// default), `local:rw,remote:r`, `remote:r`, ... (a source left out is off)
+    #[arg(long, value_name = "local:rw,remote:rw")]
+    cache: Option<String>,
     /// Only say which targets are cache hits and, for each miss, what changed
     #[arg(long)]
     dry_run: bool,
@@ -216,6 +220,7 @@ fn main() -> ExitCode {
                 fail_fast: args.fail_fast,
                 // Cached logs are replayed only for those who will show them.
                 replay_logs: args.json || args.output_logs == OutputLogs::Full,
+                cache: args.cache.clone(),
                 ..Default::default()
             },
             args.dry_run,

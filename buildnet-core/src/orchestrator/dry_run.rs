@@ -1,5 +1,5 @@
-//! Dry runs: which targets would be cache hits, and for each miss, what changed since the
-//! target's last cached run.
+//! Dry runs: which targets would be cache hits (locally, or in the remote cache: a `HEAD`
+//! each), and for each miss, what changed since the target's last cached run.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +16,8 @@ pub struct DryRunEntry {
     pub target: String,
     pub cache_key: String,
     pub hit: bool,
+    /// Whether the hit is in the remote cache (and not in the local one).
+    pub remote: bool,
     /// For a miss: what changed since the target's last cached run.
     pub reasons: Vec<String>,
     /// The input files the key covers: path (relative to the workspace root) -> blake3.
@@ -35,6 +37,10 @@ impl Orchestrator {
         let graph = TargetGraph::resolve_with(config, targets, options.edges())?;
         self.load_stats();
         let vars = options.vars();
+        let (modes, remote) =
+            crate::remote_cache::resolve(config, &vars, options.cache.as_deref())?;
+        let limit = config.cache.max_artifact_bytes;
+        let remote = remote.map(|s| crate::remote_cache::RemoteCache::new(s, &self.breaker, limit));
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
         let mut entries = Vec::new();
         let targets = ResolvedTarget::resolve_all(config, &graph.order, options.run_args());
@@ -60,9 +66,14 @@ impl Orchestrator {
                 dep_keys,
             );
             let inputs = components.files.clone();
-            let warnings = target.input_warnings(inputs.keys());
-            let stored = self.store.cache_entry(&key)?.is_some();
-            let hit = target.cache && !options.force && stored;
+            let mut warnings = target.input_warnings(inputs.keys());
+            let looked = target.cache && !options.force;
+            let stored = looked && modes.local_read && self.store.cache_entry(&key)?.is_some();
+            let in_remote = looked && !stored && remote.as_ref().is_some_and(|r| r.exists(&key));
+            if let Some(remote) = &remote {
+                warnings.extend(remote.take_warnings());
+            }
+            let hit = stored || in_remote;
             let reasons = if hit {
                 Vec::new()
             } else if !target.cache {
@@ -91,6 +102,7 @@ impl Orchestrator {
                 target: name.clone(),
                 cache_key: key,
                 hit,
+                remote: in_remote,
                 reasons,
                 inputs,
                 warnings,

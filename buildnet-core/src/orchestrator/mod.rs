@@ -15,6 +15,7 @@ mod logs;
 mod options;
 pub mod outputs;
 mod queue;
+mod remote;
 mod run;
 mod schedule;
 pub mod target;
@@ -66,6 +67,8 @@ pub struct Orchestrator {
     /// Finished target runs not yet written, and when the oldest was added: written together
     /// (one transaction) at the end of the build, or once the oldest is [`RECORD_DELAY`] old.
     records: Mutex<HeldRecords>,
+    /// The remote cache's outage breaker, kept from build to build.
+    breaker: crate::remote_cache::Breaker,
 }
 
 /// Finished runs not yet written (build id, run), and when the oldest was held.
@@ -107,6 +110,10 @@ pub(super) struct BuildCtx<'a> {
     active: &'a ActiveBuild,
     /// The environment the build's keys and commands see ([`BuildOptions::vars`]).
     vars: std::collections::BTreeMap<String, String>,
+    /// Which caches the build reads and writes.
+    modes: crate::remote_cache::CacheModes,
+    /// The remote cache, when the build uses one.
+    remote: Option<crate::remote_cache::RemoteCache<'a>>,
 }
 
 /// How one target ended.
@@ -137,6 +144,7 @@ impl Orchestrator {
             ran_epoch: AtomicU64::new(0),
             synced_epoch: Mutex::new(0),
             records: Mutex::new((Vec::new(), None)),
+            breaker: crate::remote_cache::Breaker::default(),
         }
     }
 
@@ -227,6 +235,7 @@ impl Orchestrator {
             error: run.error.clone(),
             cache_key: run.cache_key.clone(),
             warnings: run.warnings.clone(),
+            remote_bytes: run.remote_bytes,
         });
     }
 }

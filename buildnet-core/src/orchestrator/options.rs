@@ -36,6 +36,10 @@ pub struct BuildOptions {
     /// buildnet run build` means the same through a daemon as without one.
     #[serde(default)]
     pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// Which caches the build reads and writes, as turbo's `--cache` (`local:rw,remote:r`);
+    /// `None`: `TURBO_CACHE`, else both read and write.
+    #[serde(default)]
+    pub cache: Option<String>,
 }
 
 impl BuildOptions {
@@ -83,6 +87,7 @@ impl Default for BuildOptions {
             only: false,
             parallel: false,
             env: None,
+            cache: None,
         }
     }
 }

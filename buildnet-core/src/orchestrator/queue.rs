@@ -86,6 +86,10 @@ impl Orchestrator {
         options: BuildOptions,
     ) -> Result<(String, Vec<String>)> {
         let graph = TargetGraph::resolve_with(&config, targets, options.edges())?;
+        let vars = options.vars();
+        // A bad `--cache` or remote-cache setting is refused before anything is recorded.
+        let (modes, remote) =
+            crate::remote_cache::resolve(&config, &vars, options.cache.as_deref())?;
         let order = graph.order.clone();
         let id = format!("{:012x}-{}", now_ms(), &random_token()?[..8]);
         self.store.build_insert(&id, targets, &graph.order)?;
@@ -111,12 +115,16 @@ impl Orchestrator {
         let spawned = std::thread::Builder::new()
             .name("buildnet-build".into())
             .spawn(move || {
+                let limit = config.cache.max_artifact_bytes;
                 let ctx = BuildCtx {
                     id: &build_id,
                     config: &config,
                     options: &options,
                     active: &active,
-                    vars: options.vars(),
+                    vars,
+                    modes,
+                    remote: remote
+                        .map(|s| crate::remote_cache::RemoteCache::new(s, &this.breaker, limit)),
                 };
                 this.run_build(&ctx, &graph)
             });

@@ -99,7 +99,7 @@ impl Orchestrator {
     /// Restores a cache entry's outputs; on success marks `run` as a cached success and
     /// publishes the hit (announcing the target's start first if `announce`). Leaves `run`
     /// untouched when the entry's blobs are gone (the entry is removed).
-    fn finish_hit(
+    pub(super) fn finish_hit(
         &self,
         ctx: &BuildCtx<'_>,
         target: &ResolvedTarget,
@@ -151,14 +151,19 @@ impl Orchestrator {
         run.cache_key = Some(key.clone());
         let log_path = log_path(&ctx.config.state_dir, ctx.id, &target.name);
         if target.cache && !ctx.options.force {
-            if let Some(manifest) = self.store.cache_entry(&key)? {
-                let manifest: Manifest = serde_json::from_str(&manifest).map_err(|e| {
-                    Error::internal(format!("cache entry {key} is unreadable: {e}"))
-                })?;
-                self.finish_hit(ctx, target, &key, &manifest, run, false)?;
-                if run.cached {
-                    return Ok(None);
+            if ctx.modes.local_read {
+                if let Some(manifest) = self.store.cache_entry(&key)? {
+                    let manifest: Manifest = serde_json::from_str(&manifest).map_err(|e| {
+                        Error::internal(format!("cache entry {key} is unreadable: {e}"))
+                    })?;
+                    self.finish_hit(ctx, target, &key, &manifest, run, false)?;
                 }
+            }
+            if !run.cached {
+                self.remote_hit(ctx, target, &key, &components, run)?;
+            }
+            if run.cached {
+                return Ok(None);
             }
         }
         run.warnings = target.input_warnings(components.files.keys());
@@ -243,8 +248,14 @@ impl Orchestrator {
         }))
     }
 
-    /// Stores a successful run's outputs and log under its key.
-    pub(super) fn store_result(&self, target: &ResolvedTarget, result: RunResult) -> Result<()> {
+    /// Stores a successful run's outputs and log under its key (when the build writes the
+    /// local cache), then uploads them (when it writes the remote one).
+    pub(super) fn store_result(
+        &self,
+        ctx: &BuildCtx<'_>,
+        target: &ResolvedTarget,
+        result: RunResult,
+    ) -> Result<()> {
         let stored = outputs::commit(result.outputs, &self.cas)?;
         let log_hash = result.log.hash.clone();
         self.cas.commit_staged(result.log)?;
@@ -253,11 +264,16 @@ impl Orchestrator {
             log: Some(log_hash),
             duration_ms: result.duration_ms,
         };
-        let encode = |e: serde_json::Error| Error::internal(format!("encoding a cache entry: {e}"));
-        let manifest = serde_json::to_string(&manifest).map_err(encode)?;
-        let components = serde_json::to_string(&result.components).map_err(encode)?;
-        self.store
-            .cache_put(&result.key, &target.name, &manifest, &components)
+        if ctx.modes.local_write {
+            let encode =
+                |e: serde_json::Error| Error::internal(format!("encoding a cache entry: {e}"));
+            let entry = serde_json::to_string(&manifest).map_err(encode)?;
+            let components = serde_json::to_string(&result.components).map_err(encode)?;
+            self.store
+                .cache_put(&result.key, &target.name, &entry, &components)?;
+        }
+        self.upload(ctx, target, &result.key, &manifest);
+        Ok(())
     }
 
     /// The key of `target` and what it was made of.

@@ -84,7 +84,7 @@ impl Orchestrator {
             drop(store_tx);
             scope.spawn(move || {
                 for (target, result) in store_rx {
-                    if let Err(err) = self.store_result(&target, result) {
+                    if let Err(err) = self.store_result(ctx, &target, result) {
                         tracing::warn!(target = %target.name, %err, "outputs were not cached");
                     }
                 }

@@ -114,8 +114,8 @@ pub struct RemoteCache<'a> {
     limit: u64,
     /// Uploads are off for the rest of the build (a 403).
     uploads_off: AtomicBool,
-    /// Warnings not yet reported.
-    warnings: Mutex<Vec<String>>,
+    /// Every warning of this build (each said once), and how many were reported.
+    warnings: Mutex<(Vec<String>, usize)>,
 }
 
 /// How a request went wrong.
@@ -143,7 +143,7 @@ impl<'a> RemoteCache<'a> {
             breaker,
             limit,
             uploads_off: AtomicBool::new(false),
-            warnings: Mutex::new(Vec::new()),
+            warnings: Mutex::new((Vec::new(), 0)),
         }
     }
 
@@ -151,16 +151,20 @@ impl<'a> RemoteCache<'a> {
         &self.settings
     }
 
-    /// The warnings since the last call (each said once).
+    /// The warnings since the last call; a warning is said once per build.
     pub fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut *crate::lock(&self.warnings))
+        let mut warnings = crate::lock(&self.warnings);
+        let (said, reported) = &mut *warnings;
+        let new = said[*reported..].to_vec();
+        *reported = said.len();
+        new
     }
 
     fn warn(&self, message: String) {
-        tracing::warn!(url = %self.settings.url, "{message}");
         let mut warnings = crate::lock(&self.warnings);
-        if !warnings.contains(&message) {
-            warnings.push(message);
+        if !warnings.0.contains(&message) {
+            tracing::warn!(url = %self.settings.url, "{message}");
+            warnings.0.push(message);
         }
     }
 

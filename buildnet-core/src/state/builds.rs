@@ -40,6 +40,9 @@ pub struct TargetRun {
     /// What looked wrong without failing it: an input or output glob that matched no file.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// For a hit from the remote cache: the bytes downloaded (`None` for a local hit or a run).
+    #[serde(default)]
+    pub remote_bytes: Option<u64>,
 }
 
 impl TargetRun {
@@ -55,6 +58,7 @@ impl TargetRun {
             duration_ms: None,
             error: None,
             warnings: Vec::new(),
+            remote_bytes: None,
         }
     }
 }
@@ -71,6 +75,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<TargetRun> {
         duration_ms: r.get(7)?,
         error: r.get(8)?,
         warnings: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
+        remote_bytes: r.get::<_, Option<i64>>(10)?.map(|b| b as u64),
     })
 }
 
@@ -142,7 +147,7 @@ impl Store {
                 "
                 UPDATE target_runs SET status = ?3, cached = ?4, cache_key = ?5, exit_code = ?6,
                     started_at = ?7, finished_at = ?8, duration_ms = ?9, error = ?10,
-                    warnings = ?11
+                    warnings = ?11, remote_bytes = ?12
                 WHERE build_id = ?1 AND target = ?2
                 ",
             )?;
@@ -158,7 +163,8 @@ impl Store {
                     run.finished_at,
                     run.duration_ms,
                     run.error,
-                    serde_json::to_string(&run.warnings).unwrap_or_else(|_| "[]".into())
+                    serde_json::to_string(&run.warnings).unwrap_or_else(|_| "[]".into()),
+                    run.remote_bytes.map(|b| b as i64)
                 ])?;
             }
             Ok(())
@@ -183,7 +189,7 @@ impl Store {
             let mut stmt = c.prepare_cached(
                 "
                 SELECT target, status, cached, cache_key, exit_code, started_at, finished_at,
-                       duration_ms, error, warnings
+                       duration_ms, error, warnings, remote_bytes
                 FROM target_runs WHERE build_id = ?1 ORDER BY seq
                 ",
             )?;

@@ -155,8 +155,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE target_runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
     ",
     // 5: artifacts served to remote-cache clients (turbo, nx, Bazel): their keys, per protocol
-    // and namespace, naming blobs of the artifact store.
+    // and namespace, naming blobs of the artifact store; and the bytes a target's hit took
+    // from a remote cache.
     "
+    ALTER TABLE target_runs ADD COLUMN remote_bytes INTEGER;
+
     CREATE TABLE served (
         protocol    TEXT NOT NULL,
         namespace   TEXT NOT NULL,

@@ -75,6 +75,10 @@ pub struct RunArgs {
     /// Run scripts through the package manager (`<pm> run <script>`) instead of directly
     #[arg(long)]
     pm_run: bool,
+    /// Which caches to read and write: `local:rw,remote:rw` (the default), `local:rw,remote:r`,
+    /// `remote:r`, ... (a source left out is off; TURBO_CACHE says the same)
+    #[arg(long, value_name = "local:rw,remote:rw")]
+    cache: Option<String>,
     /// Run in this process even when a daemon serves the workspace
     #[arg(long)]
     no_daemon: bool,
@@ -181,7 +185,13 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         only: args.only,
         parallel: args.parallel,
         env: None,
+        cache: args.cache.clone(),
     };
+    let (_, remote_cache) = buildnet_core::remote_cache::resolve(
+        &config,
+        &buildnet_core::process::env::current(),
+        args.cache.as_deref(),
+    )?;
     if ids.is_empty() {
         // An empty selection runs nothing (an empty target list would mean every target).
         return empty_run(&config, &args, &options);
@@ -219,7 +229,7 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         })
         .collect();
     let mut show = Show::new(args.output_logs, args.log_order, continue_on_error, tasks);
-    print_header(&config, &ids);
+    print_header(&config, &ids, remote_cache.is_some());
     let summarize = args.summarize.as_deref().is_some_and(|v| v != "false");
     if !args.no_daemon && !summarize {
         if let Some(running) = DaemonFile::read_live(&config.state_dir) {
@@ -324,7 +334,7 @@ fn empty_run(config: &Config, args: &RunArgs, options: &BuildOptions) -> Result<
         let daemon = Daemon::open(config.clone())?;
         return dry_run(&daemon, &[], options, mode);
     }
-    print_header(config, &[]);
+    print_header(config, &[], false);
     let record = BuildRecord {
         id: String::new(),
         status: buildnet_core::BuildStatus::Succeeded,

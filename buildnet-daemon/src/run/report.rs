@@ -85,7 +85,11 @@ pub(super) fn dry_run(
                     .as_ref()
                     .and_then(|s| s.script.clone())
                     .unwrap_or_else(|| "<NONEXISTENT>".into());
-                let status = if entry.hit { "HIT" } else { "MISS" };
+                let status = match (entry.hit, entry.remote) {
+                    (true, true) => "HIT (remote)",
+                    (true, false) => "HIT",
+                    _ => "MISS",
+                };
                 let _ = writeln!(out, "{}", shown(&entry.target));
                 let _ = writeln!(out, "  Hash         = {}", short(&entry.cache_key));
                 let _ = writeln!(out, "  Cached       = {status}");
@@ -165,10 +169,14 @@ pub(super) fn dry_json(
             "inputs": inputs,
             "hashOfExternalDependencies": spec.as_ref().map(|s| short(&s.external_deps).to_owned()).unwrap_or_default(),
             "cache": {
-                "local": entry.hit,
-                "remote": false,
+                "local": entry.hit && !entry.remote,
+                "remote": entry.remote,
                 "status": if entry.hit { "HIT" } else { "MISS" },
-                "source": if entry.hit { Some("LOCAL") } else { None },
+                "source": match (entry.hit, entry.remote) {
+                    (true, true) => Some("REMOTE"),
+                    (true, false) => Some("LOCAL"),
+                    _ => None,
+                },
             },
             "command": spec.as_ref().and_then(|s| s.script.clone()).unwrap_or_else(|| "<NONEXISTENT>".into()),
             "cliArguments": args,

@@ -235,13 +235,17 @@ impl Show {
                     self.errors.push(line);
                 }
             }
+            Event::BuildWarning { message, .. } => {
+                let _ = out.flush();
+                eprintln!(" WARNING  {message}");
+            }
             _ => {}
         }
     }
 }
 
 /// turbo's opening lines: the packages asked for and the tasks.
-pub(super) fn print_header(config: &Config, ids: &[String]) {
+pub(super) fn print_header(config: &Config, ids: &[String], remote: bool) {
     let mut packages = BTreeSet::new();
     let mut tasks = BTreeSet::new();
     for id in ids {
@@ -261,6 +265,10 @@ pub(super) fn print_header(config: &Config, ids: &[String]) {
         tasks.join(", "),
         if n == 1 { "" } else { "s" }
     );
-    println!("   • Remote caching disabled");
+    if remote {
+        println!("   • Remote caching enabled");
+    } else {
+        println!("   • Remote caching disabled");
+    }
     println!();
 }

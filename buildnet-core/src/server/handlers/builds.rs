@@ -54,6 +54,9 @@ pub(crate) struct BuildBody {
     /// The environment the build's keys and commands see instead of the daemon's (a client
     /// handing over its build sends its own).
     env: Option<std::collections::BTreeMap<String, String>>,
+    /// Which caches the build reads and writes, as turbo's `--cache` (`local:rw,remote:r`).
+    #[serde(default)]
+    cache: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +88,7 @@ pub(crate) async fn start_build(
         parallel: req.parallel,
         pm_run: req.pm_run,
         env: req.env,
+        cache: req.cache,
     };
     let daemon = app.inner.daemon.clone();
     // Subscribed before the build starts, so a stream misses none of its events.
