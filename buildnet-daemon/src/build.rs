@@ -511,6 +511,8 @@ fn print_dry_run(
         if json {
             let line = serde_json::to_string(entry).map_err(|e| Error::internal(e.to_string()))?;
             let _ = writeln!(out, "{line}");
+        } else if entry.hit && entry.remote {
+            let _ = writeln!(out, "hit   {} (remote)", entry.target);
         } else if entry.hit {
             let _ = writeln!(out, "hit   {}", entry.target);
         } else {
