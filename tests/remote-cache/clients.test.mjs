@@ -5,7 +5,7 @@
 // artifact signatures are checked the same way, by what the real clients do.
 //
 //   BUILDNET_BIN   the buildnet executable (default target/debug/buildnet)
-//   ONLY=turbo,nx,bazel   narrows the clients
+//   ONLY=turbo,buildnet,nx,bazel   narrows the clients
 //   KEEP=1         keep the temp dirs
 //
 // Run with tests/remote-cache/run.sh.
@@ -249,6 +249,88 @@ describe('turbo 2.11.11 signed artifacts (remoteCache.signature) against a serve
     assert.match(r.out, /FULL TURBO/, r.out);
     assert.deepEqual(ran(b), []);
     assert.deepEqual(outputs(b), outputs(a));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// buildnet run as the client: of ducktors' turborepo-remote-cache (a server nobody here wrote)
+// and of buildnet serve
+
+/// Starts ducktors' turborepo-remote-cache on a free port with local storage.
+async function ducktors(name, token) {
+  const port = await freePort();
+  const store = path.join(WORK, `${name}-store`);
+  const child = spawn(process.execPath, [path.join(HERE, 'node_modules/turborepo-remote-cache/dist/cli.js')], {
+    env: cleanEnv({ HOST: '127.0.0.1', PORT: String(port), STORAGE_PROVIDER: 'local', STORAGE_PATH: store, STORAGE_PATH_USE_TMP_FOLDER: 'false', TURBO_TOKEN: token, LOG_LEVEL: 'warn' }),
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`${url}/v8/artifacts/status`);
+      if (r.ok) return { url, store, stop: () => child.kill('SIGTERM') };
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error('turborepo-remote-cache did not start in 10 s');
+}
+
+async function freePort() {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  });
+}
+
+describe('buildnet run as a remote-cache client', { skip: skip('buildnet') }, () => {
+  const TURBO_JSON = { globalPassThroughEnv: ['RUNLOG'], tasks: { build: { dependsOn: ['^build'], outputs: ['dist/**'] } } };
+  const origin = path.join(WORK, 'client-origin');
+  const bn = (dir, env, args = []) => run(BUILDNET, ['run', 'build', ...args], { cwd: dir, env: cleanEnv({ RUNLOG: runlog(dir), ...env }) });
+  before(() => workspace(origin, { turboJson: TURBO_JSON }));
+
+  test('of ducktors\' server: a fresh clone restores every task and runs nothing', async () => {
+    const server = await ducktors('ducktors', 'tok_secret');
+    try {
+      const env = { TURBO_API: server.url, TURBO_TOKEN: 'tok_secret', TURBO_TEAM: 'team_x' };
+      const a = clone(origin, 'bn-ducktors-a');
+      must(bn(a, env), 'buildnet run in clone a');
+      assert.deepEqual(ran(a), ['p0', 'p1', 'p2', 'p3']);
+      assert.equal(fs.readdirSync(path.join(server.store, 'team_x')).length, 4, 'ducktors stored fewer than 4 artifacts');
+      const b = clone(origin, 'bn-ducktors-b');
+      const dry = must(bn(b, env, ['--dry=json']), 'buildnet run --dry=json');
+      const tasks = JSON.parse(dry.out.slice(dry.out.indexOf('{'), dry.out.lastIndexOf('}') + 1)).tasks;
+      assert.deepEqual(tasks.map((t) => t.cache.source), ['REMOTE', 'REMOTE', 'REMOTE', 'REMOTE']);
+      const r = must(bn(b, env), 'buildnet run in clone b');
+      assert.match(r.out, /FULL TURBO/, r.out);
+      assert.deepEqual(ran(b), []);
+      assert.deepEqual(outputs(b), outputs(a));
+      // A wrong token: ducktors refuses, the run still succeeds, running everything.
+      const c = clone(origin, 'bn-ducktors-c');
+      const wrong = must(bn(c, { ...env, TURBO_TOKEN: 'nope' }), 'buildnet run with a wrong token');
+      assert.deepEqual(ran(c), ['p0', 'p1', 'p2', 'p3']);
+      assert.match(wrong.out, /WARNING/, wrong.out);
+    } finally {
+      server.stop();
+    }
+  });
+
+  test('of buildnet serve, with a read-only token for the second clone', async () => {
+    const server = await serve('client', ['targets: {}', 'server:', '  token: admin-secret', '  cache_tokens:', '    - {token: w, access: read-write}', '    - {token: r, access: read}', ''].join('\n'));
+    try {
+      const a = clone(origin, 'bn-serve-a');
+      must(bn(a, { TURBO_API: server.url, TURBO_TOKEN: 'w' }), 'buildnet run in clone a');
+      const stored = await server.metric('buildnet_remote_cache_bytes_in_total', 'turbo');
+      assert.ok(stored > 0);
+      const b = clone(origin, 'bn-serve-b');
+      const r = must(bn(b, { TURBO_API: server.url, TURBO_TOKEN: 'r' }), 'buildnet run in clone b');
+      assert.match(r.out, /FULL TURBO/, r.out);
+      assert.deepEqual(ran(b), []);
+      assert.deepEqual(outputs(b), outputs(a));
+      assert.equal(await server.metric('buildnet_remote_cache_bytes_in_total', 'turbo'), stored);
+    } finally {
+      server.stop();
+    }
   });
 });
 
