@@ -69,6 +69,8 @@ export interface TargetRun {
   error: string | null
   /** What looked wrong without failing it: an input or output glob that matched no file. */
   warnings: string[]
+  /** For a hit from the remote cache: the bytes downloaded (`null` for a local hit or a run). */
+  remote_bytes: number | null
 }
 
 /** One build as recorded. */
@@ -243,6 +245,18 @@ export interface TargetFinishedEvent extends EventEnvelope {
   cache_key: string | null
   /** What looked wrong without failing it (a glob that matched no file). */
   warnings: string[]
+  /** For a hit from the remote cache: the bytes downloaded. */
+  remote_bytes: number | null
+}
+
+/**
+ * Something went wrong that does not fail the build (the remote cache could not be
+ * reached, refused an upload, sent an artifact that did not verify).
+ */
+export interface BuildWarningEvent extends EventEnvelope {
+  type: 'build_warning'
+  build_id: string
+  message: string
 }
 
 /** A target's outputs came from the cache; `saved_ms` is what the original run took. */
@@ -289,6 +303,7 @@ export type EventType =
   | 'build_finished'
   | 'target_started'
   | 'target_finished'
+  | 'build_warning'
   | 'cache_hit'
   | 'target_log'
   | 'watch_triggered'
@@ -309,6 +324,7 @@ export type EngineEvent =
   | BuildFinishedEvent
   | TargetStartedEvent
   | TargetFinishedEvent
+  | BuildWarningEvent
   | CacheHitEvent
   | TargetLogEvent
   | WatchTriggeredEvent

@@ -442,3 +442,90 @@ targets:
     assert.deepEqual(seen.foreignRequests, []);
   });
 });
+
+describe('dashboard with remote-cache hits', () => {
+  // `cache` serves the remote cache; `first` builds and uploads; `second`, a fresh copy of the
+  // same workspace, gets both targets from the remote cache, and its page says so.
+  const targets = `
+targets:
+  lib:
+    cwd: packages/lib
+    command: 'echo building lib; mkdir -p dist; head -c 5000 /dev/zero > dist/lib.bin'
+    outputs: ["dist/**"]
+  app:
+    cwd: packages/app
+    deps: [lib]
+    command: 'echo hello from app; mkdir -p dist; echo app > dist/out.txt'
+    outputs: ["dist/**"]
+`;
+  const files = (url) => ({
+    'buildnet.yaml': `${targets}remote_cache:\n  url: ${url}\n  team: team_e2e\n`,
+    'packages/lib/src/index.js': 'export const lib = 1;\n',
+    'packages/app/src/index.js': 'export const app = 2;\n',
+  });
+  const dirs = [];
+  const daemons = [];
+  let browser;
+  let page;
+  let seen;
+  let second;
+  let buildId;
+
+  before(async () => {
+    const cacheDir = makeWorkspace({ 'buildnet.yaml': 'targets: {}\n' });
+    dirs.push(cacheDir);
+    const cache = await startDaemon(cacheDir);
+    daemons.push(cache);
+    for (let i = 0; i < 2; i++) {
+      const dir = makeWorkspace(files(cache.base));
+      dirs.push(dir);
+      daemons.push(await startDaemon(dir));
+    }
+    second = daemons[2];
+    browser = await launchBrowser();
+    page = await (await browser.newContext()).newPage();
+    seen = watchPage(page, second.base);
+  });
+
+  after(async () => {
+    try {
+      await browser?.close();
+    } finally {
+      for (const d of daemons) await d?.stop();
+      for (const d of dirs) removeDir(d);
+    }
+  });
+
+  async function build(daemon) {
+    const started = await request(daemon.base, '/api/v1/build', { method: 'POST', body: { targets: ['app'] } });
+    assert.equal(started.status, 202, started.text);
+    const id = started.body.build_id;
+    return waitFor(async () => {
+      const { body } = await request(daemon.base, `/api/v1/builds/${id}`);
+      return body.build.status === 'succeeded' ? body.build : null;
+    }, { timeoutMs: 30_000, what: `build ${id} to succeed` });
+  }
+
+  test('a fresh workspace\'s build shows its hits as remote, with the bytes they took', async () => {
+    const first = await build(daemons[1]);
+    assert.ok(first.targets.every((t) => !t.cached), JSON.stringify(first.targets));
+    await page.goto(`${second.base}/`);
+    await page.waitForSelector(sel.conn('open'), { timeout: 15_000 });
+    const record = await build(second);
+    buildId = record.id;
+    const runs = Object.fromEntries(record.targets.map((t) => [t.target, t]));
+    assert.equal(runs.lib.cached, true);
+    assert.ok(runs.lib.remote_bytes > 0, JSON.stringify(runs.lib));
+    await page.click(`[data-testid="build-item"][data-build-id="${buildId}"]`);
+    await page.waitForSelector(`${sel.node('lib', 'succeeded')}[data-source="remote"]`, { timeout: 15_000 });
+    await page.waitForSelector(`${sel.node('app', 'succeeded')}[data-source="remote"]`);
+    assert.match(await page.textContent(sel.node('lib')), /remote · \d/);
+    await page.waitForFunction(() => /2 from the remote cache \(\d/.test(document.getElementById('build-summary').textContent));
+  });
+
+  test('made no console errors', () => {
+    assert.deepEqual(seen.pageErrors, []);
+    assert.deepEqual(seen.consoleErrors, []);
+    assert.deepEqual(seen.foreignRequests, []);
+  });
+});

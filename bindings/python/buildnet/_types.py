@@ -25,6 +25,7 @@ __all__ = [
     "BuildRecord",
     "BuildStartedEvent",
     "BuildStatus",
+    "BuildWarningEvent",
     "CacheHitEvent",
     "CacheStats",
     "ConfigReloadedEvent",
@@ -120,6 +121,8 @@ class TargetRun(TypedDict):
     error: Optional[str]
     #: What looked wrong without failing it: an input or output glob that matched no file.
     warnings: List[str]
+    #: For a hit from the remote cache: the bytes downloaded (`None` for a local hit or a run).
+    remote_bytes: Optional[int]
 
 
 class BuildRecord(TypedDict):
@@ -310,6 +313,18 @@ class TargetFinishedEvent(EventEnvelope):
     cache_key: Optional[str]
     #: What looked wrong without failing it (a glob that matched no file).
     warnings: List[str]
+    #: For a hit from the remote cache: the bytes downloaded.
+    remote_bytes: Optional[int]
+
+
+class BuildWarningEvent(EventEnvelope):
+    """Something went wrong that does not fail the build (the remote cache could not be
+    reached, refused an upload, sent an artifact that did not verify).
+    """
+
+    type: Literal["build_warning"]
+    build_id: str
+    message: str
 
 
 class CacheHitEvent(EventEnvelope):
@@ -358,6 +373,7 @@ EventType = Literal[
     "build_finished",
     "target_started",
     "target_finished",
+    "build_warning",
     "cache_hit",
     "target_log",
     "watch_triggered",
@@ -380,6 +396,7 @@ EngineEvent = Union[
     BuildFinishedEvent,
     TargetStartedEvent,
     TargetFinishedEvent,
+    BuildWarningEvent,
     CacheHitEvent,
     TargetLogEvent,
     WatchTriggeredEvent,

@@ -1,7 +1,7 @@
 // Selected build: its detail, the graph header summary, picking a target, cancelling.
 
 import { $, setText, show } from './dom.js';
-import { fmtDuration, shortId, plural } from './format.js';
+import { fmtBytes, fmtDuration, shortId, plural } from './format.js';
 import { LIVE_BUILD } from './status.js';
 import { api } from './api.js';
 import { S, buildSummary, storeDetail } from './state.js';
@@ -37,6 +37,11 @@ export function renderGraphHeader() {
     `${count((r) => r.status === 'succeeded' && r.cached)} cached`,
     `${count((r) => r.status === 'succeeded' && !r.cached)} built`,
   ];
+  const remote = runs.filter((r) => r.cached && Number.isFinite(r.remote_bytes));
+  if (remote.length) {
+    const bytes = remote.reduce((n, r) => n + r.remote_bytes, 0);
+    parts.push(`${remote.length} from the remote cache (${fmtBytes(bytes)})`);
+  }
   const failed = count((r) => r.status === 'failed');
   if (failed) parts.push(`${failed} failed`);
   const skipped = count((r) => r.status === 'skipped');

@@ -82,6 +82,7 @@ export function onEvent(ev) {
         error: ev.error,
         cache_key: ev.cache_key,
         warnings: Array.isArray(ev.warnings) ? ev.warnings : undefined,
+        remote_bytes: Number.isFinite(ev.remote_bytes) ? ev.remote_bytes : null,
         finished_at: ev.at_ms,
       };
       updateRun(ev.build_id, ev.target, fields);
@@ -104,6 +105,10 @@ export function onEvent(ev) {
       schedule('status', 300);
       break;
     }
+
+    case 'build_warning':
+      if (ev.build_id === S.selectedBuild) notice(ev.message, { bad: true });
+      break;
 
     case 'cache_hit':
       updateRun(ev.build_id, ev.target, { cached: true });

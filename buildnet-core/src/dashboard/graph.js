@@ -2,7 +2,7 @@
 // warnings of the selected build's targets (a badge on the node and a list under the graph).
 
 import { $, el, svgEl, setText, show } from './dom.js';
-import { fmtDuration, plural, targetNames, truncate } from './format.js';
+import { fmtBytes, fmtDuration, plural, targetNames, truncate } from './format.js';
 import { api } from './api.js';
 import { S, buildSummary, runOf } from './state.js';
 import { renderTargets } from './buildform.js';
@@ -174,6 +174,7 @@ export function updateNode(name) {
   const status = run ? run.status || 'pending' : S.selectedBuild ? 'pending' : 'none';
   node.g.dataset.status = status;
   node.g.dataset.cached = run && run.cached ? 'true' : 'false';
+  node.g.dataset.source = run && run.cached ? (Number.isFinite(run.remote_bytes) ? 'remote' : 'local') : '';
   node.g.classList.toggle('selected', name === S.selectedTarget);
   setText(node.sub, nodeSubtitle(run, status));
   const warnings = runWarnings(run);
@@ -233,6 +234,9 @@ function nodeSubtitle(run, status) {
     case 'running':
       return `running ${run.started_at ? fmtDuration(Date.now() - run.started_at) : ''}`.trim();
     case 'succeeded':
+      if (run.cached && Number.isFinite(run.remote_bytes)) {
+        return `remote · ${fmtBytes(run.remote_bytes)}${took ? ` · ${took}` : ''}`;
+      }
       return `${run.cached ? 'cached' : 'built'}${took ? ` · ${took}` : ''}`;
     case 'failed':
       return [
