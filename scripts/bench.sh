@@ -106,6 +106,9 @@ else
   fi
 fi
 
+echo "== remote cache beside ducktors' turborepo-remote-cache"
+if [ "$quick" -eq 1 ]; then bench/bench-remote-cache.sh "$out" --quick; else bench/bench-remote-cache.sh "$out"; fi
+
 if [ "$mono_only" -eq 0 ]; then
 echo "== bindings beside each runtime's SQLite"
 BUILDNET_BENCH_QUICK=$quick bench/bench-bindings.sh "$out"
@@ -237,6 +240,28 @@ for n in (100, 1000):
         row(f"`buildnet run build`, cold, {shape}, concurrency 2 ({len(rk['turbo']['times'])} run(s))", f"{b/1000:.2f} s", f"turbo run {t/1000:.2f} s", f"{b/t:.2f}× turbo", "≤ 0.6× turbo", b <= 0.6 * t)
         b, t = ms(rx["buildnet run --dry=json"]), ms(rx["turbo --dry=json"])
         row(f"`buildnet run build --dry=json`, {shape}", f"{b:.0f} ms", f"turbo run --dry=json {t:.0f} ms", f"{b/t:.2f}× turbo", "≤ 0.3× turbo", b <= 0.3 * t)
+rc_path = os.path.join(out, "remote-cache.json")
+if os.path.exists(rc_path):
+    rc = json.load(open(rc_path))
+    b, d = rc["buildnet serve"], rc["turborepo-remote-cache"]
+    peer = "turborepo-remote-cache"
+    row("Remote cache: GET of a 64 KiB turbo artifact, 64 connections (requests/s)", f"{b['rps']:,.0f}", f"{peer} {d['rps']:,.0f}",
+        f"{b['rps']/d['rps']:.2f}×", "≥ 3×", b["rps"] >= 3 * d["rps"])
+    row("Remote cache: the server's CPU per GET (user + system)", f"{b['cpu_us_per_req']:.0f} µs", f"{peer} {d['cpu_us_per_req']:.0f} µs",
+        f"{b['cpu_us_per_req']/d['cpu_us_per_req']:.2f}×", "≤ 0.3×", b["cpu_us_per_req"] <= 0.3 * d["cpu_us_per_req"])
+    row("Remote cache: the server's peak RSS under that load", f"{b['rss_peak_mib']:.1f} MiB", f"{peer} {d['rss_peak_mib']:.0f} MiB",
+        "-", "≤ 32 MiB", b["rss_peak_mib"] <= 32)
+    flat = lambda r: f"RSS {r['big_rss_before_mib']:.0f} → peak {r['big_rss_peak_mib']:.0f} MiB"
+    for way, key in (("PUT", "put_mbps"), ("GET", "get_mbps")):
+        row(f"Remote cache: {way} of a 256 MiB artifact (curl, loopback)", f"{b[key]:,.0f} MB/s ({flat(b)})", f"{peer} {d[key]:,.0f} MB/s ({flat(d)})",
+            f"{b[key]/d[key]:.2f}×", "≥ 1,000 MB/s, memory flat", b[key] >= 1000 and b["big_rss_peak_mib"] - b["big_rss_before_mib"] <= 16)
+    if "clone" in rc:
+        c = rc["clone"]
+        tb, td, bb = c["turbo from buildnet serve"], c["turbo from turborepo-remote-cache"], c["buildnet run from buildnet serve"]
+        row(f"Fresh clone of the 100-package monorepo restored by turbo ({rc['clone_runs']} rounds)", f"{tb:.0f} ms from buildnet serve", f"{td:.0f} ms from {peer}",
+            f"{tb/td:.2f}×", "≤ 0.8×", tb <= 0.8 * td)
+        row("Fresh clone of the 100-package monorepo restored by `buildnet run` from buildnet serve", f"{bb:.0f} ms", f"turbo from {peer} {td:.0f} ms",
+            f"{bb/td:.2f}×", "≤ 0.5×", bb <= 0.5 * td)
 if os.path.exists(os.path.join(out, "turbo.version")):
     tv = open(os.path.join(out, "turbo.version")).read().strip()
     nv = open(os.path.join(out, "nx.version")).read().strip()

@@ -96,34 +96,45 @@ impl BlobReader {
             return Ok(None);
         }
         let want = max.min((self.size - self.read) as usize);
-        let mut buf = vec![0u8; want];
-        let mut filled = 0;
-        while filled < want {
-            let n = self
-                .file
-                .read(&mut buf[filled..])
-                .map_err(|e| Error::io(format!("reading blob {}", self.hash), e))?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        buf.truncate(filled);
+        let mut buf = Vec::with_capacity(want);
+        (&mut self.file)
+            .take(want as u64)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io(format!("reading blob {}", self.hash), e))?;
         self.hasher.update(&buf);
-        self.read += filled as u64;
-        if filled < want || self.read == self.size {
-            let path = self.store.blob_path(&self.hash)?;
-            if filled < want || self.hasher.finalize().to_hex().as_str() != self.hash {
-                self.read = self.size;
-                self.store.discard_corrupt(&self.hash, &path)?;
-                return Err(Error::new(
-                    crate::error::ErrorCode::Io,
-                    format!("blob {} is corrupt and was removed", self.hash),
-                ));
-            }
-            self.store.touch(&self.hash)?;
+        self.read += buf.len() as u64;
+        if buf.len() < want || self.read == self.size {
+            self.verify(buf.len() == want)?;
         }
         Ok(Some(buf))
+    }
+
+    /// The whole blob, verified, in one read.
+    pub fn read_whole(mut self) -> Result<Vec<u8>> {
+        let size = self.size as usize;
+        let mut buf = Vec::with_capacity(size);
+        (&mut self.file)
+            .take(self.size)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io(format!("reading blob {}", self.hash), e))?;
+        self.hasher.update(&buf);
+        self.read = buf.len() as u64;
+        self.verify(buf.len() == size)?;
+        Ok(buf)
+    }
+
+    /// At the end of the blob: `complete` says it was as long as it was when opened.
+    fn verify(&mut self, complete: bool) -> Result<()> {
+        let path = self.store.blob_path(&self.hash)?;
+        if !complete || self.hasher.finalize().to_hex().as_str() != self.hash {
+            self.read = self.size;
+            self.store.discard_corrupt(&self.hash, &path)?;
+            return Err(Error::new(
+                crate::error::ErrorCode::Io,
+                format!("blob {} is corrupt and was removed", self.hash),
+            ));
+        }
+        self.store.touch(&self.hash)
     }
 }
 
@@ -220,7 +231,7 @@ impl ArtifactStore {
     }
 
     /// Notes that blob `hash` was used (see `touched`).
-    fn touch(&self, hash: &str) -> Result<()> {
+    pub(crate) fn touch(&self, hash: &str) -> Result<()> {
         let full = {
             let mut touched = crate::lock(&self.touched);
             touched.push(hash.to_owned());

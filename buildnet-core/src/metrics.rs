@@ -57,11 +57,31 @@ pub enum Served {
 }
 
 const SERVED: [(Served, &str, &str); 5] = [
-    (Served::Hits, "buildnet_remote_cache_hits_total", "Remote-cache downloads answered with an artifact."),
-    (Served::Misses, "buildnet_remote_cache_misses_total", "Remote-cache lookups of an absent artifact."),
-    (Served::BytesIn, "buildnet_remote_cache_bytes_in_total", "Artifact bytes uploaded and stored."),
-    (Served::BytesOut, "buildnet_remote_cache_bytes_out_total", "Artifact bytes downloaded."),
-    (Served::Refusals, "buildnet_remote_cache_refusals_total", "Remote-cache requests refused."),
+    (
+        Served::Hits,
+        "buildnet_remote_cache_hits_total",
+        "Remote-cache downloads answered with an artifact.",
+    ),
+    (
+        Served::Misses,
+        "buildnet_remote_cache_misses_total",
+        "Remote-cache lookups of an absent artifact.",
+    ),
+    (
+        Served::BytesIn,
+        "buildnet_remote_cache_bytes_in_total",
+        "Artifact bytes uploaded and stored.",
+    ),
+    (
+        Served::BytesOut,
+        "buildnet_remote_cache_bytes_out_total",
+        "Artifact bytes downloaded.",
+    ),
+    (
+        Served::Refusals,
+        "buildnet_remote_cache_refusals_total",
+        "Remote-cache requests refused.",
+    ),
 ];
 
 /// Cache figures since the daemon started.
@@ -329,6 +349,7 @@ mod tests {
             error: None,
             cache_key: None,
             warnings: Vec::new(),
+            remote_bytes: None,
         }
     }
 

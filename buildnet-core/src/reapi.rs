@@ -79,18 +79,22 @@ impl ActionResult {
     /// Decodes an action-cache value, and checks what protobuf alone cannot: every digest is
     /// a SHA-256 with a size, every output path is relative and stays below the exec root.
     pub fn parse(bytes: &[u8]) -> Result<ActionResult, String> {
-        let result = ActionResult::decode(bytes).map_err(|e| format!("not an ActionResult: {e}"))?;
+        let result =
+            ActionResult::decode(bytes).map_err(|e| format!("not an ActionResult: {e}"))?;
         let digest = |d: &Option<Digest>, what: &str| -> Result<(), String> {
             match d {
-                Some(d) if !is_sha256(&d.hash) || d.size_bytes < 0 => {
-                    Err(format!("{what}: {:?}/{} is not a digest", d.hash, d.size_bytes))
-                }
+                Some(d) if !is_sha256(&d.hash) || d.size_bytes < 0 => Err(format!(
+                    "{what}: {:?}/{} is not a digest",
+                    d.hash, d.size_bytes
+                )),
                 _ => Ok(()),
             }
         };
         let path = |p: &str| -> Result<(), String> {
             if p.is_empty() || p.starts_with('/') || p.split('/').any(|c| c == "..") {
-                Err(format!("output path {p:?} is not relative to the exec root"))
+                Err(format!(
+                    "output path {p:?} is not relative to the exec root"
+                ))
             } else {
                 Ok(())
             }

@@ -104,7 +104,12 @@ fn sha256_hex(data: &[u8]) -> String {
 /// turbo 2.11's `x-artifact-tag`.
 fn turbo_tag(key: &str, hash: &str, team_id: &str, body: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes()).unwrap();
-    for field in [&b"artifact-signature:v2"[..], hash.as_bytes(), team_id.as_bytes(), body] {
+    for field in [
+        &b"artifact-signature:v2"[..],
+        hash.as_bytes(),
+        team_id.as_bytes(),
+        body,
+    ] {
         mac.update(&(field.len() as u64).to_le_bytes());
         mac.update(field);
     }
@@ -160,7 +165,14 @@ fn turborepo_v8_round_trip_with_teams_metadata_batch_query_and_events() {
         "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
     );
     assert_eq!(hit.headers["x-artifact-dirty-hash"], "d".repeat(64));
-    let head = send(a, "HEAD", "/v8/artifacts/0123456789abcdef?slug=team_x", &[], b"", true);
+    let head = send(
+        a,
+        "HEAD",
+        "/v8/artifacts/0123456789abcdef?slug=team_x",
+        &[],
+        b"",
+        true,
+    );
     assert_eq!(head.status, 200);
     assert_eq!(head.headers["content-length"], body.len().to_string());
     assert!(head.body.is_empty());
@@ -188,9 +200,23 @@ fn turborepo_v8_round_trip_with_teams_metadata_batch_query_and_events() {
     assert!(q["fedcba9876543210"].is_null(), "{q}");
 
     let events = br#"[{"sessionId":"8c8a4c1e-0000-4000-8000-000000000000","source":"REMOTE","event":"HIT","hash":"0123456789abcdef","duration":3}]"#;
-    let posted = send(a, "POST", "/v8/artifacts/events?slug=team_x", &[], events, true);
+    let posted = send(
+        a,
+        "POST",
+        "/v8/artifacts/events?slug=team_x",
+        &[],
+        events,
+        true,
+    );
     assert_eq!(posted.status, 200);
-    let junk = send(a, "POST", "/v8/artifacts/events?slug=team_x", &[], b"{", true);
+    let junk = send(
+        a,
+        "POST",
+        "/v8/artifacts/events?slug=team_x",
+        &[],
+        b"{",
+        true,
+    );
     assert_eq!(junk.status, 400);
     assert_eq!(junk.json()["error"]["code"], "bad_request");
 
@@ -210,8 +236,14 @@ fn turborepo_v8_round_trip_with_teams_metadata_batch_query_and_events() {
         .contains("x-artifact-duration"));
     assert_eq!(get(a, "/v8/artifacts/aaaa?slug=team_x", &[]).status, 404);
 
-    assert_eq!(metric(a, "buildnet_remote_cache_hits_total", "turbo", &[]), 2.0);
-    assert_eq!(metric(a, "buildnet_remote_cache_misses_total", "turbo", &[]), 4.0);
+    assert_eq!(
+        metric(a, "buildnet_remote_cache_hits_total", "turbo", &[]),
+        2.0
+    );
+    assert_eq!(
+        metric(a, "buildnet_remote_cache_misses_total", "turbo", &[]),
+        4.0
+    );
     assert_eq!(
         metric(a, "buildnet_remote_cache_bytes_in_total", "turbo", &[]),
         body.len() as f64
@@ -220,7 +252,10 @@ fn turborepo_v8_round_trip_with_teams_metadata_batch_query_and_events() {
         metric(a, "buildnet_remote_cache_bytes_out_total", "turbo", &[]),
         2.0 * body.len() as f64
     );
-    assert_eq!(metric(a, "buildnet_remote_cache_refusals_total", "turbo", &[]), 3.0);
+    assert_eq!(
+        metric(a, "buildnet_remote_cache_refusals_total", "turbo", &[]),
+        3.0
+    );
 }
 
 const TOKENS: &str = r#"
@@ -280,12 +315,18 @@ fn tokens_decide_who_reads_and_writes_in_each_protocols_shape() {
 
     // The admin token does everything; Basic auth carries a token as its password.
     let admin = bearer("admin-token");
-    assert_eq!(get(a, turbo, &[("Authorization", admin.as_str())]).body, b"good");
+    assert_eq!(
+        get(a, turbo, &[("Authorization", admin.as_str())]).body,
+        b"good"
+    );
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode("bazel:pr-read")
     );
-    assert_eq!(get(a, &cas, &[("Authorization", basic.as_str())]).status, 200);
+    assert_eq!(
+        get(a, &cas, &[("Authorization", basic.as_str())]).status,
+        200
+    );
 
     // A token bound to team_a reaches team_a only, and is its own namespace for Nx.
     let ta = bearer("team-a-only");
@@ -294,8 +335,15 @@ fn tokens_decide_who_reads_and_writes_in_each_protocols_shape() {
     let other = get(a, "/v8/artifacts/abc123?slug=team_b", &ta);
     assert_eq!(other.status, 403);
     assert_eq!(other.json()["error"]["code"], "forbidden");
-    assert_eq!(put(a, "/v8/artifacts/abc123?teamId=team_b", &ta, b"x").status, 403);
-    assert_eq!(get(a, nx, &ta).status, 404, "the shared Nx namespace is not team_a's");
+    assert_eq!(
+        put(a, "/v8/artifacts/abc123?teamId=team_b", &ta, b"x").status,
+        403
+    );
+    assert_eq!(
+        get(a, nx, &ta).status,
+        404,
+        "the shared Nx namespace is not team_a's"
+    );
     assert_eq!(put(a, nx, &ta, b"team a").status, 200);
     assert_eq!(get(a, nx, &ta).body, b"team a");
     assert_eq!(get(a, nx, &ci).body, b"good");
@@ -315,7 +363,12 @@ fn nx_first_write_wins_and_answers_200_then_409() {
     let a = server.address.as_str();
     let path = "/v1/cache/2346605085332193281";
     assert_eq!(get(a, path, &[]).status, 404);
-    let first = put(a, path, &[("Content-Type", "application/octet-stream")], b"one");
+    let first = put(
+        a,
+        path,
+        &[("Content-Type", "application/octet-stream")],
+        b"one",
+    );
     assert_eq!(first.status, 200);
     assert!(first.body.is_empty());
     let second = put(a, path, &[], b"two");
@@ -337,13 +390,19 @@ fn bazel_cas_checks_digests_and_the_action_cache_takes_only_action_results() {
     let wrong = put(a, &format!("/cas/{}", sha256_hex(b"other")), &[], blob);
     assert_eq!(wrong.status, 400);
     assert!(wrong.text().contains("hashes to"), "{}", wrong.text());
-    assert_eq!(get(a, &format!("/cas/{}", sha256_hex(b"other")), &[]).status, 404);
+    assert_eq!(
+        get(a, &format!("/cas/{}", sha256_hex(b"other")), &[]).status,
+        404
+    );
     assert_eq!(put(a, "/cas/NOTHEX", &[], blob).status, 400);
 
     assert_eq!(put(a, &format!("/cas/{name}"), &[], blob).status, 200);
     assert_eq!(get(a, &format!("/cas/{name}"), &[]).body, blob);
     let head = send(a, "HEAD", &format!("/cas/{name}"), &[], b"", true);
-    assert_eq!((head.status, head.headers["content-length"].as_str()), (200, "18"));
+    assert_eq!(
+        (head.status, head.headers["content-length"].as_str()),
+        (200, "18")
+    );
     let empty = sha256_hex(b"");
     assert_eq!(get(a, &format!("/cas/{empty}"), &[]).status, 200);
 
@@ -361,7 +420,12 @@ fn bazel_cas_checks_digests_and_the_action_cache_takes_only_action_results() {
     let action = sha256_hex(b"the action");
     assert_eq!(put(a, &format!("/ac/{action}"), &[], &result).status, 200);
     assert_eq!(get(a, &format!("/ac/{action}"), &[]).body, result);
-    let junk = put(a, &format!("/ac/{}", sha256_hex(b"junk")), &[], b"\xff\xff\xff");
+    let junk = put(
+        a,
+        &format!("/ac/{}", sha256_hex(b"junk")),
+        &[],
+        b"\xff\xff\xff",
+    );
     assert_eq!(junk.status, 400);
     assert!(junk.text().contains("ActionResult"), "{}", junk.text());
 
@@ -396,7 +460,10 @@ fn oversized_and_short_bodies_are_refused_and_large_ones_stream_verified() {
 
     // A blob damaged on disk is never served whole: a large one is cut short, a small one
     // answers 404, and both are gone afterwards.
-    assert_eq!(put(a, "/v8/artifacts/small", &[], b"small body").status, 200);
+    assert_eq!(
+        put(a, "/v8/artifacts/small", &[], b"small body").status,
+        200
+    );
     let cas = dir.path().join(".buildnet/cas");
     for hash in [
         blake3::hash(large).to_hex().to_string(),
@@ -409,7 +476,10 @@ fn oversized_and_short_bodies_are_refused_and_large_ones_stream_verified() {
         std::fs::write(&path, data).unwrap();
     }
     let cut = get(a, "/v8/artifacts/large", &[]);
-    assert!(cut.body.len() < large.len(), "a corrupt blob was served whole");
+    assert!(
+        cut.body.len() < large.len(),
+        "a corrupt blob was served whole"
+    );
     assert_eq!(get(a, "/v8/artifacts/small", &[]).status, 404);
     assert_eq!(get(a, "/v8/artifacts/large", &[]).status, 404);
 }
@@ -433,16 +503,25 @@ fn signed_artifacts_are_checked_before_they_are_stored() {
     assert!(wrong.text().contains("does not match"), "{}", wrong.text());
     // Signed for another team id: the team is part of what is signed.
     let elsewhere = turbo_tag(key, hash, "team_other", &body);
-    assert_eq!(put(a, &path, &[("x-artifact-tag", &elsewhere)], &body).status, 400);
+    assert_eq!(
+        put(a, &path, &[("x-artifact-tag", &elsewhere)], &body).status,
+        400
+    );
     assert_eq!(get(a, &path, &[]).status, 404);
 
     let tag = turbo_tag(key, hash, "team_abc", &body);
-    assert_eq!(put(a, &path, &[("x-artifact-tag", &tag)], &body).status, 200);
+    assert_eq!(
+        put(a, &path, &[("x-artifact-tag", &tag)], &body).status,
+        200
+    );
     let hit = get(a, &path, &[]);
     assert_eq!(hit.body, body);
     assert_eq!(hit.headers["x-artifact-tag"], tag);
     // With only a slug, the team id signed is "".
     let slug_tag = turbo_tag(key, hash, "", &body);
     let slug_path = format!("/v8/artifacts/{hash}?slug=myteam");
-    assert_eq!(put(a, &slug_path, &[("x-artifact-tag", &slug_tag)], &body).status, 200);
+    assert_eq!(
+        put(a, &slug_path, &[("x-artifact-tag", &slug_tag)], &body).status,
+        200
+    );
 }

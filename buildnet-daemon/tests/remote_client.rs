@@ -88,7 +88,12 @@ fn a_fresh_workspace_restores_everything_from_the_remote_cache_and_runs_nothing(
     let (one, log1) = (root.path().join("one"), root.path().join("one.log"));
     workspace(&one, &remote, &log1);
     let built = run(&one, &["build"], &writer);
-    assert!(built.status.success(), "{}{}", stdout(&built), stderr(&built));
+    assert!(
+        built.status.success(),
+        "{}{}",
+        stdout(&built),
+        stderr(&built)
+    );
     assert_eq!(runs(&log1), 2);
     assert!(metric(a, "buildnet_remote_cache_bytes_in_total", "turbo") > 0.0);
 
@@ -109,7 +114,10 @@ fn a_fresh_workspace_restores_everything_from_the_remote_cache_and_runs_nothing(
         );
     }
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(two.join("dist/sub/run.sh")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(two.join("dist/sub/run.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_ne!(mode & 0o111, 0, "the executable bit was not restored");
     // The record says where the hits came from.
     let record: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
@@ -136,21 +144,33 @@ fn a_fresh_workspace_restores_everything_from_the_remote_cache_and_runs_nothing(
         "the refused upload was not reported: {}",
         stdout(&read_only)
     );
-    assert_eq!(metric(a, "buildnet_remote_cache_bytes_in_total", "turbo"), stored);
+    assert_eq!(
+        metric(a, "buildnet_remote_cache_bytes_in_total", "turbo"),
+        stored
+    );
 
     // --cache=local:rw reads nothing remote; remote:r writes nothing anywhere.
     let (four, log4) = (root.path().join("four"), root.path().join("four.log"));
     workspace(&four, &remote, &log4);
-    assert!(run(&four, &["build", "--cache=local:rw"], &writer).status.success());
+    assert!(run(&four, &["build", "--cache=local:rw"], &writer)
+        .status
+        .success());
     assert_eq!(runs(&log4), 2);
     let (five, log5) = (root.path().join("five"), root.path().join("five.log"));
     workspace(&five, &remote, &log5);
     std::fs::write(five.join("src/input.txt"), "v3\n").unwrap();
     let before = metric(a, "buildnet_remote_cache_bytes_in_total", "turbo");
-    assert!(run(&five, &["build", "--cache=remote:r"], &writer).status.success());
-    assert!(run(&five, &["build", "--cache=remote:r"], &writer).status.success());
+    assert!(run(&five, &["build", "--cache=remote:r"], &writer)
+        .status
+        .success());
+    assert!(run(&five, &["build", "--cache=remote:r"], &writer)
+        .status
+        .success());
     assert_eq!(runs(&log5), 4, "remote:r kept a local entry");
-    assert_eq!(metric(a, "buildnet_remote_cache_bytes_in_total", "turbo"), before);
+    assert_eq!(
+        metric(a, "buildnet_remote_cache_bytes_in_total", "turbo"),
+        before
+    );
     let bad = run(&five, &["build", "--cache=cloud:rw"], &writer);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("cloud"), "{}", stderr(&bad));
@@ -184,16 +204,33 @@ fn signatures_are_made_and_checked_and_an_unreachable_cache_never_fails_a_build(
     workspace(&one, &remote, &log1);
     let signed = [("TURBO_REMOTE_CACHE_SIGNATURE_KEY", key.as_str())];
     assert!(run(&one, &["build"], &signed).status.success());
-    assert_eq!(metric(&server.address, "buildnet_remote_cache_refusals_total", "turbo"), 0.0);
+    assert_eq!(
+        metric(
+            &server.address,
+            "buildnet_remote_cache_refusals_total",
+            "turbo"
+        ),
+        0.0
+    );
 
     // The wrong key: the download does not verify (a miss) and the upload is refused.
     let (two, log2) = (root.path().join("two"), root.path().join("two.log"));
     workspace(&two, &remote, &log2);
-    let wrong = run(&two, &["build"], &[("TURBO_REMOTE_CACHE_SIGNATURE_KEY", "w")]);
+    let wrong = run(
+        &two,
+        &["build"],
+        &[("TURBO_REMOTE_CACHE_SIGNATURE_KEY", "w")],
+    );
     assert!(wrong.status.success(), "{}", stderr(&wrong));
     assert_eq!(runs(&log2), 2, "an artifact that did not verify was used");
     assert!(stdout(&wrong).contains("signature"), "{}", stdout(&wrong));
-    assert!(metric(&server.address, "buildnet_remote_cache_refusals_total", "turbo") >= 2.0);
+    assert!(
+        metric(
+            &server.address,
+            "buildnet_remote_cache_refusals_total",
+            "turbo"
+        ) >= 2.0
+    );
 
     // The right key: a fresh copy restores.
     let (three, log3) = (root.path().join("three"), root.path().join("three.log"));

@@ -14,7 +14,7 @@
 
 mod builds;
 mod lifecycle;
-mod served;
+pub(crate) mod served;
 mod state;
 mod status;
 
@@ -58,6 +58,8 @@ struct Inner {
     /// [`runtime::fork_generation`] when opened: a call from a forked child is refused.
     fork_generation: u64,
     server: Mutex<Option<lifecycle::Running>>,
+    /// Small served blobs kept in memory (see [`served`]).
+    hot: Mutex<served::HotBlobs>,
     watcher: Mutex<Option<crate::watch::Watcher>>,
     closed: AtomicBool,
     /// Tells every [`crate::event_stream::EventStream`] handed out that the daemon closed.
@@ -139,6 +141,7 @@ impl Daemon {
                 opened_at: Instant::now(),
                 fork_generation: runtime::fork_generation(),
                 server: Mutex::new(None),
+                hot: Mutex::new(served::HotBlobs::default()),
                 watcher: Mutex::new(None),
                 closed: AtomicBool::new(false),
                 closed_signal: tokio::sync::watch::channel(false).0,

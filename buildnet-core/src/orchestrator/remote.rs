@@ -74,13 +74,19 @@ impl Orchestrator {
             Err(err) => {
                 self.remote_warning(
                     ctx,
-                    format!("the remote cache's artifact of {} was not used: {err}", target.name),
+                    format!(
+                        "the remote cache's artifact of {} was not used: {err}",
+                        target.name
+                    ),
                 );
                 return Ok(());
             }
         };
         let log_path = artifact_log_path(target);
-        let log = files.iter().find(|f| f.path == log_path).map(|f| f.blob.clone());
+        let log = files
+            .iter()
+            .find(|f| f.path == log_path)
+            .map(|f| f.blob.clone());
         let manifest = Manifest {
             outputs: files
                 .into_iter()

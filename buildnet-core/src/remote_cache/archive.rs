@@ -138,8 +138,11 @@ mod tests {
         (dir, cas)
     }
 
-    /// A tar.zst of raw entries: (path as written, entry type, contents).
-    fn raw_archive(path: &Path, entries: &[(&str, tar::EntryType, &[u8])]) -> File {
+    /// One raw entry: the path as written, its type, its contents.
+    type Raw<'a> = (&'a str, tar::EntryType, &'a [u8]);
+
+    /// A tar.zst of raw entries.
+    fn raw_archive(path: &Path, entries: &[Raw<'_>]) -> File {
         let out = File::create(path).unwrap();
         let mut tar = tar::Builder::new(zstd::stream::write::Encoder::new(out, 3).unwrap());
         for (name, kind, data) in entries {
@@ -200,9 +203,15 @@ mod tests {
     fn hostile_entries_refuse_the_whole_artifact() {
         let (dir, cas) = store();
         let p = dir.path().join("bad.tar.zst");
-        let cases: Vec<(Vec<(&str, tar::EntryType, &[u8])>, &str)> = vec![
-            (vec![("../escape.txt", tar::EntryType::Regular, b"x")], "leaves"),
-            (vec![("/etc/cron.d/x", tar::EntryType::Regular, b"x")], "leaves"),
+        let cases: Vec<(Vec<Raw<'_>>, &str)> = vec![
+            (
+                vec![("../escape.txt", tar::EntryType::Regular, b"x")],
+                "leaves",
+            ),
+            (
+                vec![("/etc/cron.d/x", tar::EntryType::Regular, b"x")],
+                "leaves",
+            ),
             (vec![("pkg/link", tar::EntryType::Symlink, b"")], "Symlink"),
             (vec![("pkg/dev", tar::EntryType::Char, b"")], "Char"),
             (vec![("pkg/hard", tar::EntryType::Link, b"")], "Link"),

@@ -171,7 +171,10 @@ impl<'a> RemoteCache<'a> {
     fn url(&self, key: &str) -> String {
         let mut url = format!("{}/v8/artifacts/{key}", self.settings.url);
         let mut sep = '?';
-        for (name, value) in [("teamId", &self.settings.team_id), ("slug", &self.settings.slug)] {
+        for (name, value) in [
+            ("teamId", &self.settings.team_id),
+            ("slug", &self.settings.slug),
+        ] {
             if let Some(value) = value {
                 url.push(sep);
                 url.push_str(name);
@@ -219,7 +222,14 @@ impl<'a> RemoteCache<'a> {
     }
 
     fn status_failure(status: u16, body: &str) -> Failure {
-        let why = format!("HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {}", body.trim()) });
+        let why = format!(
+            "HTTP {status}{}",
+            if body.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", body.trim())
+            }
+        );
         if status >= 500 {
             Failure::Outage(why)
         } else {
@@ -243,7 +253,10 @@ impl<'a> RemoteCache<'a> {
                 false
             }
             Ok(response) => {
-                self.note(Err(Self::status_failure(response.status().as_u16(), "")), "lookup");
+                self.note(
+                    Err(Self::status_failure(response.status().as_u16(), "")),
+                    "lookup",
+                );
                 false
             }
             Err(err) => {
@@ -310,14 +323,9 @@ impl<'a> RemoteCache<'a> {
         let tag = header("x-artifact-tag");
         let (path, mut file) = cas.temp_file().map_err(other)?;
         let archive = TempFile { path };
-        let mut reader = response
-            .body_mut()
-            .with_config()
-            .limit(self.limit)
-            .reader();
-        let size = std::io::copy(&mut reader, &mut file).map_err(|e| {
-            Failure::Outage(format!("reading the artifact: {e}"))
-        })?;
+        let mut reader = response.body_mut().with_config().limit(self.limit).reader();
+        let size = std::io::copy(&mut reader, &mut file)
+            .map_err(|e| Failure::Outage(format!("reading the artifact: {e}")))?;
         drop(file);
         if let Some(key_bytes) = &self.settings.signature_key {
             let tag = tag.ok_or_else(|| {
@@ -346,7 +354,9 @@ impl<'a> RemoteCache<'a> {
         let mut file = File::open(path).map_err(|e| Error::io(path.display(), e))?;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
-            let n = file.read(&mut buf).map_err(|e| Error::io(path.display(), e))?;
+            let n = file
+                .read(&mut buf)
+                .map_err(|e| Error::io(path.display(), e))?;
             if n == 0 {
                 return Ok(mac);
             }
@@ -394,7 +404,9 @@ impl<'a> RemoteCache<'a> {
             .header("Content-Type", "application/octet-stream")
             .header("x-artifact-duration", &duration_ms.to_string());
         if let Some(signing_key) = &self.settings.signature_key {
-            let mac = self.mac_of(signing_key, key, archive, size).map_err(other)?;
+            let mac = self
+                .mac_of(signing_key, key, archive, size)
+                .map_err(other)?;
             let tag = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
             request = request.header("x-artifact-tag", &tag);
         }
@@ -424,7 +436,8 @@ impl<'a> RemoteCache<'a> {
         let (path, mut file) = cas.temp_file()?;
         let temp = TempFile { path };
         archive::pack(cas, files, &mut file)?;
-        file.flush().map_err(|e| Error::io(temp.path.display(), e))?;
+        file.flush()
+            .map_err(|e| Error::io(temp.path.display(), e))?;
         Ok(temp)
     }
 }

@@ -127,8 +127,8 @@ pub fn resolve(
     if slug.is_none() && team_id.is_none() {
         slug = turbo.and_then(|t| t.team_slug.clone());
     }
-    let signature = yaml.is_some_and(|y| y.signature)
-        || turbo.and_then(|t| t.signature).unwrap_or(false);
+    let signature =
+        yaml.is_some_and(|y| y.signature) || turbo.and_then(|t| t.signature).unwrap_or(false);
     let signature_key = if signature {
         Some(var("TURBO_REMOTE_CACHE_SIGNATURE_KEY").ok_or_else(|| {
             Error::config(
@@ -153,7 +153,11 @@ pub fn resolve(
         .or_else(|| turbo.and_then(|t| t.timeout).map(Duration::from_secs))
         .unwrap_or(Duration::from_secs(30));
     let upload_timeout = seconds("TURBO_REMOTE_CACHE_UPLOAD_TIMEOUT")?
-        .or_else(|| turbo.and_then(|t| t.upload_timeout).map(Duration::from_secs))
+        .or_else(|| {
+            turbo
+                .and_then(|t| t.upload_timeout)
+                .map(Duration::from_secs)
+        })
         .unwrap_or(timeout.max(Duration::from_secs(60)));
     let settings = Settings {
         url: url.trim_end_matches('/').to_owned(),
@@ -201,7 +205,10 @@ mod tests {
         let (_, s) = resolve(&config, &vars, None).unwrap();
         let s = s.unwrap();
         assert_eq!(s.url, "http://file.example:1");
-        assert_eq!((s.slug.as_deref(), s.team_id.as_deref()), (Some("acme"), None));
+        assert_eq!(
+            (s.slug.as_deref(), s.team_id.as_deref()),
+            (Some("acme"), None)
+        );
         assert_eq!(s.token.as_deref(), Some("file-token"));
         assert!(s.read && !s.write);
 
@@ -217,7 +224,10 @@ mod tests {
         let s = s.unwrap();
         assert_eq!(s.url, "http://env.example:2");
         assert_eq!(s.token.as_deref(), Some("env-token"));
-        assert_eq!((s.slug.as_deref(), s.team_id.as_deref()), (None, Some("team_abc")));
+        assert_eq!(
+            (s.slug.as_deref(), s.team_id.as_deref()),
+            (None, Some("team_abc"))
+        );
 
         // No remote use at all: no settings.
         let (modes, s) = resolve(&config, &vars, Some("local:rw")).unwrap();

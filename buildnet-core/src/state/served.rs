@@ -108,25 +108,25 @@ impl Store {
         })
     }
 
-    /// Records that `key` names `blob`. With `overwrite` false an existing key is kept and
-    /// `false` is returned (Nx's first write wins); otherwise the key is replaced.
+    /// Records that `key` names `entry`'s blob (its `created_at` is now). With `overwrite`
+    /// false an existing key is kept and `false` is returned (Nx's first write wins);
+    /// otherwise the key is replaced.
     pub fn served_put(
         &self,
         protocol: Protocol,
         namespace: &str,
         key: &str,
-        blob: &str,
-        size: u64,
-        meta: &ServedMeta,
+        entry: &ServedEntry,
         overwrite: bool,
     ) -> Result<bool> {
-        let meta = serde_json::to_string(meta)
+        let meta = serde_json::to_string(&entry.meta)
             .map_err(|e| Error::internal(format!("encoding served meta: {e}")))?;
+        let size = entry.size;
         let (protocol, namespace, key, blob) = (
             protocol.as_str(),
             namespace.to_owned(),
             key.to_owned(),
-            blob.to_owned(),
+            entry.blob.clone(),
         );
         self.write(true, move |c| {
             let sql = if overwrite {
@@ -157,8 +157,10 @@ impl Store {
     pub fn served_remove(&self, protocol: Protocol, namespace: &str, key: &str) -> Result<()> {
         let (protocol, namespace, key) = (protocol.as_str(), namespace.to_owned(), key.to_owned());
         self.write(true, move |c| {
-            c.prepare_cached("DELETE FROM served WHERE protocol = ?1 AND namespace = ?2 AND key = ?3")?
-                .execute(params![protocol, namespace, key])?;
+            c.prepare_cached(
+                "DELETE FROM served WHERE protocol = ?1 AND namespace = ?2 AND key = ?3",
+            )?
+            .execute(params![protocol, namespace, key])?;
             Ok(())
         })
     }
@@ -170,7 +172,11 @@ impl Store {
                 "SELECT protocol, count(*), coalesce(sum(size), 0) FROM served GROUP BY protocol",
             )?;
             let rows = stmt.query_map([], |r| {
-                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64))
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                ))
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
@@ -191,24 +197,42 @@ mod tests {
             tag: Some("t".into()),
             ..ServedMeta::default()
         };
+        let entry = |blob: &str, size: u64, meta: &ServedMeta| ServedEntry {
+            blob: blob.repeat(64),
+            size,
+            meta: meta.clone(),
+            created_at: 0,
+        };
         store.artifact_put(&"a".repeat(64), 3).unwrap();
-        assert!(store
-            .served_put(Protocol::Turbo, "team_a", "k1", &"a".repeat(64), 3, &meta, true)
-            .unwrap());
-        assert!(store
-            .served_put(Protocol::Nx, "", "k1", &"a".repeat(64), 3, &ServedMeta::default(), false)
-            .unwrap());
+        let plain = ServedMeta::default();
+        let put = |p, ns, e: &ServedEntry, overwrite| store.served_put(p, ns, "k1", e, overwrite);
+        assert!(put(Protocol::Turbo, "team_a", &entry("a", 3, &meta), true).unwrap());
+        assert!(put(Protocol::Nx, "", &entry("a", 3, &plain), false).unwrap());
         // Nx: first write wins.
-        assert!(!store
-            .served_put(Protocol::Nx, "", "k1", &"b".repeat(64), 9, &ServedMeta::default(), false)
-            .unwrap());
-        let got = store.served_get(Protocol::Turbo, "team_a", "k1").unwrap().unwrap();
+        assert!(!put(Protocol::Nx, "", &entry("b", 9, &plain), false).unwrap());
+        let got = store
+            .served_get(Protocol::Turbo, "team_a", "k1")
+            .unwrap()
+            .unwrap();
         assert_eq!((got.blob.as_str(), got.size), ("a".repeat(64).as_str(), 3));
         assert_eq!(got.meta, meta);
-        assert!(store.served_get(Protocol::Turbo, "team_b", "k1").unwrap().is_none());
-        assert_eq!(store.served_get(Protocol::Nx, "", "k1").unwrap().unwrap().size, 3);
+        assert!(store
+            .served_get(Protocol::Turbo, "team_b", "k1")
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            store
+                .served_get(Protocol::Nx, "", "k1")
+                .unwrap()
+                .unwrap()
+                .size,
+            3
+        );
         store.artifact_remove(&"a".repeat(64)).unwrap();
-        assert!(store.served_get(Protocol::Turbo, "team_a", "k1").unwrap().is_none());
+        assert!(store
+            .served_get(Protocol::Turbo, "team_a", "k1")
+            .unwrap()
+            .is_none());
         assert!(store.served_get(Protocol::Nx, "", "k1").unwrap().is_none());
     }
 }

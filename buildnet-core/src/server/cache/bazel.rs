@@ -16,7 +16,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{
     answer, artifact_response, authorize, commit, declared_length, download, miss, receive,
-    text_response, Refusal,
+    text_response, Observe, Refusal,
 };
 use crate::reapi::{is_sha256, ActionResult};
 use crate::server::App;
@@ -34,7 +34,10 @@ pub(super) fn routes() -> Router<App> {
         .route("/ac/{hash}", get(ac).head(ac).put(ac))
         .route("/cas/{hash}", get(cas).head(cas).put(cas))
         .route("/{instance}/ac/{hash}", get(ac_in).head(ac_in).put(ac_in))
-        .route("/{instance}/cas/{hash}", get(cas_in).head(cas_in).put(cas_in))
+        .route(
+            "/{instance}/cas/{hash}",
+            get(cas_in).head(cas_in).put(cas_in),
+        )
 }
 
 async fn ac(
@@ -64,7 +67,16 @@ async fn ac_in(
     Path((instance, hash)): Path<(String, String)>,
     body: Body,
 ) -> Response {
-    serve(app, Protocol::BazelAc, method, headers, Some(instance), hash, body).await
+    serve(
+        app,
+        Protocol::BazelAc,
+        method,
+        headers,
+        Some(instance),
+        hash,
+        body,
+    )
+    .await
 }
 
 async fn cas_in(
@@ -74,7 +86,16 @@ async fn cas_in(
     Path((instance, hash)): Path<(String, String)>,
     body: Body,
 ) -> Response {
-    serve(app, Protocol::BazelCas, method, headers, Some(instance), hash, body).await
+    serve(
+        app,
+        Protocol::BazelCas,
+        method,
+        headers,
+        Some(instance),
+        hash,
+        body,
+    )
+    .await
 }
 
 async fn serve(
@@ -119,8 +140,7 @@ async fn handle(
         let declared = declared_length(app, headers)?;
         let staged = match protocol {
             Protocol::BazelCas => {
-                let mut sha = Sha256::new();
-                let staged = receive(app, body, declared, |piece| sha.update(piece)).await?;
+                let (staged, sha) = receive(app, body, declared, Sha256::new()).await?;
                 let actual = hex(&sha.finalize());
                 if actual != hash {
                     return Err(Refusal::Invalid(format!(
@@ -130,19 +150,11 @@ async fn handle(
                 staged
             }
             _ => {
-                let mut value = Vec::new();
-                let mut over = false;
-                let staged = receive(app, body, declared, |piece| {
-                    over |= value.len() + piece.len() > MAX_ACTION_RESULT;
-                    if !over {
-                        value.extend_from_slice(piece);
-                    }
-                })
-                .await?;
-                if over {
+                let (staged, value) = receive(app, body, declared, Collect::default()).await?;
+                if value.over {
                     return Err(Refusal::TooLarge(MAX_ACTION_RESULT as u64));
                 }
-                ActionResult::parse(&value).map_err(Refusal::Invalid)?;
+                ActionResult::parse(&value.bytes).map_err(Refusal::Invalid)?;
                 staged
             }
         };
@@ -176,9 +188,25 @@ async fn handle(
     let Some((entry, reader)) = daemon.served_open(protocol, &namespace, hash)? else {
         return not_found();
     };
-    match download(app, protocol, reader)? {
+    match download(app, protocol, &entry.blob, reader)? {
         Some(body) => Ok(artifact_response(body, entry.size)),
         None => not_found(),
+    }
+}
+
+/// An action-cache value kept whole to be checked, up to [`MAX_ACTION_RESULT`].
+#[derive(Default)]
+struct Collect {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl Observe for Collect {
+    fn update(&mut self, piece: &[u8]) {
+        self.over |= self.bytes.len() + piece.len() > MAX_ACTION_RESULT;
+        if !self.over {
+            self.bytes.extend_from_slice(piece);
+        }
     }
 }
 

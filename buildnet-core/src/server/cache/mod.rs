@@ -24,17 +24,16 @@ use futures_util::StreamExt;
 
 use super::guard::constant_time_eq;
 use super::App;
-use crate::cas::{BlobReader, Staged};
+use crate::cas::Staged;
 use crate::config::CacheAccess;
+use crate::daemon::served::{ServedBody, HOT_MAX_BLOB};
 use crate::error::Error;
 use crate::metrics::Served;
 use crate::state::Protocol;
 
 /// The routes of every protocol served.
 pub(super) fn router() -> Router<App> {
-    turbo::routes()
-        .merge(nx::routes())
-        .merge(bazel::routes())
+    turbo::routes().merge(nx::routes()).merge(bazel::routes())
 }
 
 /// Whether `path` is one of the remote-cache protocols' (they take bodies up to
@@ -50,12 +49,8 @@ pub(crate) fn is_cache_path(path: &str) -> bool {
     matches!(first, "ac" | "cas") || matches!(second, Some("ac" | "cas"))
 }
 
-/// Downloads up to this size are read and verified whole before the answer starts, so a
-/// corrupt blob is answered as a miss; larger ones are verified as they stream (see
-/// [`BlobReader`]).
-const WHOLE_READ_BYTES: u64 = 1024 * 1024;
 /// Pieces a download is sent in.
-const CHUNK_BYTES: usize = 256 * 1024;
+const CHUNK_BYTES: usize = 1024 * 1024;
 
 /// Why a request was refused, answered in each protocol's own shape.
 #[derive(Debug)]
@@ -164,7 +159,8 @@ fn token_of(headers: &HeaderMap) -> Option<String> {
         .decode(encoded.trim())
         .ok()?;
     let pair = String::from_utf8(decoded).ok()?;
-    pair.split_once(':').map(|(_, password)| password.to_owned())
+    pair.split_once(':')
+        .map(|(_, password)| password.to_owned())
 }
 
 /// Who is asking (see the module documentation).
@@ -219,9 +215,7 @@ pub(super) fn answer(
             shape(Refusal::Internal(err))
         }
         Err(refusal) => {
-            app.inner
-                .daemon
-                .count_served(protocol, Served::Refusals, 1);
+            app.inner.daemon.count_served(protocol, Served::Refusals, 1);
             shape(refusal)
         }
     }
@@ -261,26 +255,87 @@ pub(super) fn declared_length(app: &App, headers: &HeaderMap) -> Result<Option<u
     Ok(declared)
 }
 
-/// Streams `body` into the artifact store, passing each piece to `observe` too (a digest or a
-/// signature being checked). Refused past `cache.max_artifact_bytes`, or when it ends short of
-/// or beyond its declared length.
-pub(super) async fn receive(
+/// What watches an upload's bytes go by besides the store's own hash: a digest or a signature
+/// being checked. It runs on the writing thread and is handed back at the end.
+pub(super) trait Observe: Send + 'static {
+    fn update(&mut self, piece: &[u8]);
+}
+
+impl Observe for () {
+    fn update(&mut self, _: &[u8]) {}
+}
+
+impl<O: Observe> Observe for Option<O> {
+    fn update(&mut self, piece: &[u8]) {
+        if let Some(o) = self {
+            o.update(piece);
+        }
+    }
+}
+
+impl Observe for sha2::Sha256 {
+    fn update(&mut self, piece: &[u8]) {
+        sha2::Digest::update(self, piece);
+    }
+}
+
+impl Observe for hmac::Hmac<sha2::Sha256> {
+    fn update(&mut self, piece: &[u8]) {
+        hmac::Mac::update(self, piece);
+    }
+}
+
+/// Pieces of an upload in flight between the connection and the writing thread.
+const PIECES_IN_FLIGHT: usize = 16;
+
+/// Streams `body` into the artifact store, passing each piece to `observe` too, and returns
+/// the staged blob and the observer. The connection is read here while a blocking thread writes
+/// and hashes, so the two overlap. Refused past `cache.max_artifact_bytes`, or when the body
+/// ends short of or beyond its declared length.
+pub(super) async fn receive<O: Observe>(
     app: &App,
     body: Body,
     declared: Option<u64>,
-    mut observe: impl FnMut(&[u8]),
-) -> Result<Staged, Refusal> {
+    mut observe: O,
+) -> Result<(Staged, O), Refusal> {
     let daemon = &app.inner.daemon;
     let limit = daemon.config().cache.max_artifact_bytes;
     let mut writer = daemon.served_writer()?;
-    let mut stream = body.into_data_stream();
-    while let Some(piece) = stream.next().await {
-        let piece = piece.map_err(|e| Refusal::Invalid(format!("reading the body: {e}")))?;
-        if writer.size() + piece.len() as u64 > limit {
-            return Err(Refusal::TooLarge(limit));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(PIECES_IN_FLIGHT);
+    let writing = tokio::task::spawn_blocking(move || -> crate::error::Result<_> {
+        while let Some(piece) = rx.blocking_recv() {
+            observe.update(&piece);
+            writer.write(&piece)?;
         }
-        observe(&piece);
-        writer.write(&piece)?;
+        Ok((writer, observe))
+    });
+    let mut stream = body.into_data_stream();
+    let mut received = 0u64;
+    let mut failed = None;
+    while let Some(piece) = stream.next().await {
+        let piece = match piece {
+            Ok(piece) => piece,
+            Err(e) => {
+                failed = Some(Refusal::Invalid(format!("reading the body: {e}")));
+                break;
+            }
+        };
+        received += piece.len() as u64;
+        if received > limit {
+            failed = Some(Refusal::TooLarge(limit));
+            break;
+        }
+        if tx.send(piece).await.is_err() {
+            // The writer stopped (a disk error): its error is the answer.
+            break;
+        }
+    }
+    drop(tx);
+    let (writer, observe) = writing
+        .await
+        .map_err(|e| Error::internal(format!("writing an upload: {e}")))??;
+    if let Some(refusal) = failed {
+        return Err(refusal);
     }
     if let Some(n) = declared {
         if writer.size() != n {
@@ -290,7 +345,7 @@ pub(super) async fn receive(
             )));
         }
     }
-    Ok(writer.finish())
+    Ok((writer.finish(), observe))
 }
 
 /// Stores a received upload off the async workers (placing a blob may fsync).
@@ -318,41 +373,63 @@ pub(super) async fn commit(
     Ok(stored)
 }
 
-/// The body of a download: small blobs read and verified whole (`None` if corrupt, a miss),
-/// larger ones streamed and verified as they go.
+/// The body of a download: from memory when the blob is kept there; small blobs read and
+/// verified whole (`None` if corrupt, a miss) and then kept; larger ones read and verified
+/// piece by piece on a blocking thread while the connection sends the pieces before.
 pub(super) fn download(
     app: &App,
     protocol: Protocol,
-    mut reader: BlobReader,
+    blob: &str,
+    body: ServedBody,
 ) -> Result<Option<Body>, Refusal> {
-    let size = reader.size();
     let daemon = &app.inner.daemon;
-    let body = if size <= WHOLE_READ_BYTES {
-        let mut whole = Vec::with_capacity(size as usize);
-        loop {
-            match reader.next_chunk(WHOLE_READ_BYTES as usize + 1) {
-                Ok(Some(piece)) => whole.extend_from_slice(&piece),
-                Ok(None) => break,
-                Err(_) => return Ok(None),
-            }
+    let reader = match body {
+        ServedBody::Hot(bytes) => {
+            let size = bytes.len() as u64;
+            return Ok(Some(counted(app, protocol, Body::from(bytes), size)));
         }
-        Body::from(Bytes::from(whole))
+        ServedBody::Disk(reader) => *reader,
+    };
+    let size = reader.size();
+    let body = if size <= HOT_MAX_BLOB {
+        match reader.read_whole() {
+            Ok(whole) => {
+                let bytes = Bytes::from(whole);
+                daemon.served_keep(blob, bytes.clone());
+                Body::from(bytes)
+            }
+            Err(_) => return Ok(None),
+        }
     } else {
-        let stream = futures_util::stream::unfold(reader, |mut reader| async move {
-            match reader.next_chunk(CHUNK_BYTES) {
-                Ok(Some(piece)) => Some((Ok(Bytes::from(piece)), reader)),
-                Ok(None) => None,
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+        let mut reader = reader;
+        tokio::task::spawn_blocking(move || loop {
+            let piece = match reader.next_chunk(CHUNK_BYTES) {
+                Ok(Some(piece)) => Ok(Bytes::from(piece)),
+                Ok(None) => return,
                 Err(err) => {
                     tracing::warn!(%err, "a download was cut short");
-                    Some((Err(std::io::Error::other(err.to_string())), reader))
+                    Err(std::io::Error::other(err.to_string()))
                 }
+            };
+            let last = piece.is_err();
+            if tx.blocking_send(piece).is_err() || last {
+                return;
             }
         });
-        Body::from_stream(stream)
+        Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|piece| (piece, rx))
+        }))
     };
+    Ok(Some(counted(app, protocol, body, size)))
+}
+
+/// Counts a hit and its bytes for `protocol`.
+fn counted(app: &App, protocol: Protocol, body: Body, size: u64) -> Body {
+    let daemon = &app.inner.daemon;
     daemon.count_served(protocol, Served::Hits, 1);
     daemon.count_served(protocol, Served::BytesOut, size);
-    Ok(Some(body))
+    body
 }
 
 /// A `200` answer carrying an artifact of `size` bytes.

@@ -35,12 +35,15 @@ async fn get_artifact(
         check_key(&hash)?;
         let found = app.inner.daemon.served_open(P, &namespace, &hash)?;
         if let Some((entry, reader)) = found {
-            if let Some(body) = download(&app, P, reader)? {
+            if let Some(body) = download(&app, P, &entry.blob, reader)? {
                 return Ok(artifact_response(body, entry.size));
             }
         }
         miss(&app, P);
-        Ok(text_response(StatusCode::NOT_FOUND, "The record was not found"))
+        Ok(text_response(
+            StatusCode::NOT_FOUND,
+            "The record was not found",
+        ))
     })();
     answer(&app, P, result, Refusal::text)
 }
@@ -74,7 +77,7 @@ async fn store(
     if app.inner.daemon.served_contains(P, &namespace, hash)? {
         return Ok(conflict());
     }
-    let staged = receive(app, body, declared, |_| {}).await?;
+    let (staged, ()) = receive(app, body, declared, ()).await?;
     let stored = commit(
         app,
         P,

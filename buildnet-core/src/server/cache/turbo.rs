@@ -139,7 +139,7 @@ fn fetch(
             miss(app, P);
             return Ok(not_found());
         };
-        match download(app, P, reader)? {
+        match download(app, P, &entry.blob, reader)? {
             Some(body) => (entry, body),
             None => {
                 miss(app, P);
@@ -151,7 +151,10 @@ fn fetch(
     let h = response.headers_mut();
     let meta = &entry.meta;
     let fields = [
-        ("x-artifact-duration", meta.duration_ms.map(|d| d.to_string())),
+        (
+            "x-artifact-duration",
+            meta.duration_ms.map(|d| d.to_string()),
+        ),
         ("x-artifact-tag", meta.tag.clone()),
         ("x-artifact-sha", meta.sha.clone()),
         ("x-artifact-dirty-hash", meta.dirty_hash.clone()),
@@ -173,7 +176,9 @@ fn header_text(headers: &HeaderMap, name: &str, max: usize) -> Result<Option<Str
         .to_str()
         .map_err(|_| Refusal::Invalid(format!("{name} is not text")))?;
     if text.len() > max {
-        return Err(Refusal::Invalid(format!("{name} is longer than {max} bytes")));
+        return Err(Refusal::Invalid(format!(
+            "{name} is longer than {max} bytes"
+        )));
     }
     Ok(Some(text.to_owned()))
 }
@@ -183,7 +188,9 @@ fn meta_of(headers: &HeaderMap) -> Result<ServedMeta, Refusal> {
     let duration_ms = match header_text(headers, "x-artifact-duration", 32)? {
         None => None,
         Some(d) => Some(d.trim().parse::<u64>().map_err(|_| {
-            Refusal::Invalid(format!("x-artifact-duration {d:?} is not a whole number of ms"))
+            Refusal::Invalid(format!(
+                "x-artifact-duration {d:?} is not a whole number of ms"
+            ))
         })?),
     };
     Ok(ServedMeta {
@@ -219,7 +226,7 @@ async fn store(
     let meta = meta_of(headers)?;
     let declared = declared_length(app, headers)?;
     let key = app.inner.daemon.config().server.cache_signature_key.clone();
-    let mut mac = match &key {
+    let mac = match &key {
         None => None,
         Some(key) => {
             let Some(len) = declared else {
@@ -231,12 +238,7 @@ async fn store(
             Some(signature_mac(key.as_bytes(), hash, team_id, len))
         }
     };
-    let staged = receive(app, body, declared, |piece| {
-        if let Some(mac) = &mut mac {
-            mac.update(piece);
-        }
-    })
-    .await?;
+    let (staged, mac) = receive(app, body, declared, mac).await?;
     if let Some(mac) = mac {
         let tag = meta.tag.as_deref().ok_or_else(|| {
             Refusal::Invalid("artifacts must be signed here: x-artifact-tag is missing".into())
