@@ -76,7 +76,7 @@ pub const STRICT_PASS_THROUGH: [&str; 62] = [
 ];
 
 /// BuildNet's own secrets: removed from every command's environment.
-pub const OWN_SECRETS: [&str; 1] = ["BUILDNET_TOKEN"];
+pub const OWN_SECRETS: [&str; 2] = ["BUILDNET_TOKEN", "BUILDNET_CACHE_SIGNATURE_KEY"];
 
 /// Whether `name` matches `pattern` (`*` any run of characters; no `!` here).
 pub fn matches(pattern: &str, name: &str) -> bool {
