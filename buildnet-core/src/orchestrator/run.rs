@@ -59,7 +59,7 @@ impl Orchestrator {
         target: &ResolvedTarget,
         dep_keys: &BTreeMap<String, String>,
     ) -> Option<TargetOutcome> {
-        if !target.cache || ctx.options.force {
+        if !target.cache || ctx.options.force || !ctx.modes.local_read {
             return None;
         }
         let started = Instant::now();

@@ -299,13 +299,7 @@ impl<'a> RemoteCache<'a> {
             return Ok(None);
         }
         if !response.status().is_success() {
-            let body = response
-                .body_mut()
-                .with_config()
-                .limit(4096)
-                .read_to_string()
-                .unwrap_or_default();
-            return Err(Self::status_failure(status, &body));
+            return Err(Self::status_failure(status, &error_body(&mut response)));
         }
         let header = |name: &str| {
             response
@@ -415,12 +409,7 @@ impl<'a> RemoteCache<'a> {
         if response.status().is_success() {
             return Ok(size);
         }
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(4096)
-            .read_to_string()
-            .unwrap_or_default();
+        let body = error_body(&mut response);
         if status == 403 {
             self.uploads_off.store(true, Ordering::Relaxed);
             return Err(Failure::Other(format!(
@@ -440,6 +429,16 @@ impl<'a> RemoteCache<'a> {
             .map_err(|e| Error::io(temp.path.display(), e))?;
         Ok(temp)
     }
+}
+
+/// The start of an error answer's body, to say what the server said.
+fn error_body(response: &mut ureq::http::Response<ureq::Body>) -> String {
+    response
+        .body_mut()
+        .with_config()
+        .limit(4096)
+        .read_to_string()
+        .unwrap_or_default()
 }
 
 /// `value` for a URL's query: unreserved characters as they are, the rest `%XX`.

@@ -7,8 +7,10 @@
 //! namespace. Errors are plain text.
 
 use axum::body::Body;
+use std::collections::HashMap;
+
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -31,82 +33,30 @@ const RESERVED: [&str; 5] = ["api", "v1", "v8", "ws", "metrics"];
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
-        .route("/ac/{hash}", get(ac).head(ac).put(ac))
-        .route("/cas/{hash}", get(cas).head(cas).put(cas))
-        .route("/{instance}/ac/{hash}", get(ac_in).head(ac_in).put(ac_in))
-        .route(
-            "/{instance}/cas/{hash}",
-            get(cas_in).head(cas_in).put(cas_in),
-        )
+        .route("/ac/{hash}", get(serve).head(serve).put(serve))
+        .route("/cas/{hash}", get(serve).head(serve).put(serve))
+        .route("/{instance}/ac/{hash}", get(serve).head(serve).put(serve))
+        .route("/{instance}/cas/{hash}", get(serve).head(serve).put(serve))
 }
 
-async fn ac(
-    State(app): State<App>,
-    method: Method,
-    headers: HeaderMap,
-    Path(hash): Path<String>,
-    body: Body,
-) -> Response {
-    serve(app, Protocol::BazelAc, method, headers, None, hash, body).await
-}
-
-async fn cas(
-    State(app): State<App>,
-    method: Method,
-    headers: HeaderMap,
-    Path(hash): Path<String>,
-    body: Body,
-) -> Response {
-    serve(app, Protocol::BazelCas, method, headers, None, hash, body).await
-}
-
-async fn ac_in(
-    State(app): State<App>,
-    method: Method,
-    headers: HeaderMap,
-    Path((instance, hash)): Path<(String, String)>,
-    body: Body,
-) -> Response {
-    serve(
-        app,
-        Protocol::BazelAc,
-        method,
-        headers,
-        Some(instance),
-        hash,
-        body,
-    )
-    .await
-}
-
-async fn cas_in(
-    State(app): State<App>,
-    method: Method,
-    headers: HeaderMap,
-    Path((instance, hash)): Path<(String, String)>,
-    body: Body,
-) -> Response {
-    serve(
-        app,
-        Protocol::BazelCas,
-        method,
-        headers,
-        Some(instance),
-        hash,
-        body,
-    )
-    .await
-}
-
+/// Every route: the store is the path's `ac` or `cas`, the instance its first segment if any.
 async fn serve(
-    app: App,
-    protocol: Protocol,
+    State(app): State<App>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
-    instance: Option<String>,
-    hash: String,
+    Path(params): Path<HashMap<String, String>>,
     body: Body,
 ) -> Response {
+    // `/ac/{hash}` or `/{instance}/ac/{hash}`: the segment before the hash names the store.
+    let store = uri.path().rsplit('/').nth(1).unwrap_or("");
+    let protocol = if store == "ac" {
+        Protocol::BazelAc
+    } else {
+        Protocol::BazelCas
+    };
+    let hash = params.get("hash").cloned().unwrap_or_default();
+    let instance = params.get("instance").cloned();
     let result = handle(&app, protocol, &method, &headers, instance, &hash, body).await;
     answer(&app, protocol, result, Refusal::text)
 }

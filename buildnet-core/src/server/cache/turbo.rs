@@ -12,7 +12,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -50,7 +50,7 @@ pub(super) fn routes() -> Router<App> {
         )
         .route(
             "/v8/artifacts/{hash}",
-            get(get_artifact).head(head_artifact).put(put_artifact),
+            get(get_artifact).head(get_artifact).put(put_artifact),
         )
 }
 
@@ -98,21 +98,12 @@ async fn status(State(app): State<App>, headers: HeaderMap, Query(team): Query<T
 
 async fn get_artifact(
     State(app): State<App>,
+    method: Method,
     headers: HeaderMap,
     Query(team): Query<Team>,
     Path(hash): Path<String>,
 ) -> Response {
-    let result = fetch(&app, &headers, &team, &hash, false);
-    answer(&app, P, result, vercel)
-}
-
-async fn head_artifact(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Query(team): Query<Team>,
-    Path(hash): Path<String>,
-) -> Response {
-    let result = fetch(&app, &headers, &team, &hash, true);
+    let result = fetch(&app, &headers, &team, &hash, method == Method::HEAD);
     answer(&app, P, result, vercel)
 }
 
