@@ -2,7 +2,7 @@
 # Benchmarks BuildNet side by side with what a user would use instead, in one run, and writes
 # bench/RESULTS.md. Release builds; medians of repeated runs.
 #
-#   scripts/bench.sh           full run (about 15 minutes on 2 cores, after the release builds)
+#   scripts/bench.sh           full run (about 20 minutes on 2 cores, after the release builds)
 #   scripts/bench.sh --large   also the 1,000-package rows: three cold builds of 1,000 packages
 #                              through npm take about 20 minutes more on 2 cores
 #   scripts/bench.sh --quick   smoke run (fewer repetitions, a smaller file; about 6 minutes)
