@@ -251,3 +251,35 @@ fn signatures_are_made_and_checked_and_an_unreachable_cache_never_fails_a_build(
         stdout(&offline)
     );
 }
+
+#[test]
+fn a_remote_artifact_the_workspace_refuses_is_a_miss_and_the_command_runs() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("server")).unwrap();
+    std::fs::write(root.path().join("server/buildnet.yaml"), SERVER).unwrap();
+    let server = serve(&root.path().join("server"), &[], &[]);
+    let remote = format!("  url: http://{}\n  token: ci-write\n", server.address);
+    let (one, log1) = (root.path().join("one"), root.path().join("one.log"));
+    workspace(&one, &remote, &log1);
+    assert!(run(&one, &["build"], &[]).status.success());
+
+    // In the second copy `dist` is a link out of the workspace: restoring through it is refused.
+    let (two, log2) = (root.path().join("two"), root.path().join("two.log"));
+    workspace(&two, &remote, &log2);
+    let outside = root.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, two.join("dist")).unwrap();
+    let built = run(&two, &["build"], &[]);
+    let out = stdout(&built);
+    assert!(built.status.success(), "{out}{}", stderr(&built));
+    assert!(out.contains("was not restored"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&log2)
+            .unwrap()
+            .lines()
+            .filter(|l| *l == "ran")
+            .count(),
+        1,
+        "lib did not run"
+    );
+}

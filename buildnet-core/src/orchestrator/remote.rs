@@ -109,7 +109,17 @@ impl Orchestrator {
             self.store
                 .cache_put(key, &target.name, &entry, &components)?;
         }
-        self.finish_hit(ctx, target, key, &manifest, run, false)?;
+        if let Err(err) = self.finish_hit(ctx, target, key, &manifest, run, false) {
+            // Refused by the workspace (a folder on the way is a link): a miss, the command runs.
+            self.remote_warning(
+                ctx,
+                format!(
+                    "the remote cache's artifact of {} was not restored: {err}",
+                    target.name
+                ),
+            );
+            return Ok(());
+        }
         if run.cached {
             run.remote_bytes = Some(download.size);
         }

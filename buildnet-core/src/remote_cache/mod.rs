@@ -193,7 +193,7 @@ impl<'a> RemoteCache<'a> {
         }
     }
 
-    /// Records how a request ended for the breaker; `None` when it should not be sent.
+    /// Records how a request ended: for the breaker, and as a warning when it failed.
     fn note(&self, result: std::result::Result<(), Failure>, what: &str) {
         match result {
             Ok(()) => self.breaker.success(),

@@ -6,9 +6,9 @@
 //! whose digests and paths make sense. The instance name (else the token's first team) is the
 //! namespace. Errors are plain text.
 
-use axum::body::Body;
 use std::collections::HashMap;
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
