@@ -595,3 +595,23 @@ fn responses_that_benefit_are_compressed() {
     assert!(!head_of(&r).contains("content-encoding"));
     let _ = Path::new(".");
 }
+
+#[test]
+fn a_concurrency_out_of_range_is_refused_and_the_daemon_keeps_serving() {
+    let dir = workspace();
+    let server = serve(dir.path(), &[], &[]);
+    let a = server.address.as_str();
+    for n in ["0", "1025", "1000000000000"] {
+        let body = format!("{{\"targets\": [\"lib\"], \"concurrency\": {n}}}");
+        let (code, resp) = http(a, "POST", "/api/v1/build", Some(&body), &[]);
+        assert_eq!(code, 400, "{n}: {resp}");
+        assert!(
+            resp["error"].as_str().unwrap().contains("concurrency"),
+            "{n}: {resp}"
+        );
+    }
+    let (code, _) = http(a, "GET", "/health", None, &[]);
+    assert_eq!(code, 200, "the daemon stopped serving");
+    let id = start_build(a, r#"{"targets": ["lib"], "concurrency": 1024}"#);
+    assert_eq!(wait_build(a, &id, &[])["status"], "succeeded");
+}

@@ -35,6 +35,10 @@ pub enum Durability {
     Full,
 }
 
+/// The most targets a build may run at once (`concurrency`, here or in a build's options):
+/// more is refused, never a slot table of that size.
+pub const MAX_CONCURRENCY: usize = 1024;
+
 /// The file names looked for, in order, when no path is given.
 pub const CONFIG_FILE_NAMES: [&str; 2] = ["buildnet.yaml", "buildnet.yml"];
 
@@ -433,8 +437,11 @@ impl Config {
     /// Checks what types alone cannot: names, references between targets, paths, numbers.
     /// Cycles are left to the orchestrator, which reports them when a build is requested.
     pub fn validate(&self) -> Result<()> {
-        if self.concurrency == 0 {
-            return Err(Error::config("field `concurrency`: must be at least 1"));
+        if self.concurrency == 0 || self.concurrency > MAX_CONCURRENCY {
+            return Err(Error::config(format!(
+                "field `concurrency`: must be between 1 and {}",
+                MAX_CONCURRENCY
+            )));
         }
         if self.server.host.trim().is_empty() {
             return Err(Error::config("field `server.host`: must not be empty"));
@@ -618,7 +625,7 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 
 fn default_concurrency() -> usize {
     std::thread::available_parallelism()
-        .map(|n| n.get())
+        .map(|n| n.get().min(MAX_CONCURRENCY))
         .unwrap_or(1)
 }
 
@@ -727,7 +734,8 @@ mod tests {
                 "targets.a.env",
                 "not an environment",
             ),
-            ("concurrency: 0\n", "concurrency", "at least 1"),
+            ("concurrency: 0\n", "concurrency", "between 1 and 1024"),
+            ("concurrency: 100000\n", "concurrency", "between 1 and 1024"),
         ];
         for (text, field, needle) in cases {
             let msg = parse(text).unwrap_err().message().to_string();

@@ -35,7 +35,7 @@ pub use cache_key::KeyComponents;
 pub use dry_run::DryRunEntry;
 pub use graph::{Edges, TargetGraph};
 pub use logs::log_path;
-pub use options::BuildOptions;
+pub use options::{BuildOptions, MAX_CONCURRENCY};
 pub use outputs::Manifest;
 pub use queue::{QueueState, SlotInfo};
 pub use target::ResolvedTarget;

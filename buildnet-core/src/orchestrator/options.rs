@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+pub use crate::config::MAX_CONCURRENCY;
+
 /// How to run a build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BuildOptions {
@@ -43,6 +45,18 @@ pub struct BuildOptions {
 }
 
 impl BuildOptions {
+    /// Refuses options out of range, naming the field.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        if let Some(n) = self.concurrency {
+            if n == 0 || n > MAX_CONCURRENCY {
+                return Err(crate::error::Error::invalid_argument(format!(
+                    "field `concurrency`: {n} is not between 1 and {MAX_CONCURRENCY}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The variables the build sees: the ones it was given, else the daemon's.
     pub fn vars(&self) -> std::collections::BTreeMap<String, String> {
         match &self.env {

@@ -85,6 +85,7 @@ impl Orchestrator {
         targets: &[String],
         options: BuildOptions,
     ) -> Result<(String, Vec<String>)> {
+        options.validate()?;
         let graph = TargetGraph::resolve_with(&config, targets, options.edges())?;
         let vars = options.vars();
         // A bad `--cache` or remote-cache setting is refused before anything is recorded.

@@ -13,7 +13,6 @@ use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::error::Error;
 use crate::server::response::{blocking, parse_body, success, ApiError, ApiResult};
 use crate::server::stream::{follow_stream, followed_sse};
 use crate::server::App;
@@ -32,7 +31,7 @@ pub(crate) struct BuildBody {
     #[serde(default)]
     force: bool,
     /// Targets at once (default: the configuration's).
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 1024))]
     concurrency: Option<usize>,
     /// Stop everything at the first failure.
     #[serde(default)]
@@ -75,9 +74,6 @@ pub(crate) async fn start_build(
     } else {
         parse_body(&body)?
     };
-    if req.concurrency == Some(0) {
-        return Err(Error::invalid_argument("concurrency must be at least 1").into());
-    }
     let options = BuildOptions {
         force: req.force,
         concurrency: req.concurrency,
