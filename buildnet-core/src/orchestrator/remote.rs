@@ -102,12 +102,7 @@ impl Orchestrator {
             duration_ms: download.duration_ms,
         };
         if ctx.modes.local_write {
-            let encode =
-                |e: serde_json::Error| Error::internal(format!("encoding a cache entry: {e}"));
-            let entry = serde_json::to_string(&manifest).map_err(encode)?;
-            let components = serde_json::to_string(components).map_err(encode)?;
-            self.store
-                .cache_put(key, &target.name, &entry, &components)?;
+            self.put_entry(key, target, &manifest, components)?;
         }
         if let Err(err) = self.finish_hit(ctx, target, key, &manifest, run, false) {
             // Refused by the workspace (a folder on the way is a link): a miss, the command runs.

@@ -265,15 +265,24 @@ impl Orchestrator {
             duration_ms: result.duration_ms,
         };
         if ctx.modes.local_write {
-            let encode =
-                |e: serde_json::Error| Error::internal(format!("encoding a cache entry: {e}"));
-            let entry = serde_json::to_string(&manifest).map_err(encode)?;
-            let components = serde_json::to_string(&result.components).map_err(encode)?;
-            self.store
-                .cache_put(&result.key, &target.name, &entry, &components)?;
+            self.put_entry(&result.key, target, &manifest, &result.components)?;
         }
         self.upload(ctx, target, &result.key, &manifest);
         Ok(())
+    }
+
+    /// Records `manifest` as the local cache entry of `key`, with what the key was made of.
+    pub(super) fn put_entry(
+        &self,
+        key: &str,
+        target: &ResolvedTarget,
+        manifest: &Manifest,
+        components: &KeyComponents,
+    ) -> Result<()> {
+        let encode = |e: serde_json::Error| Error::internal(format!("encoding a cache entry: {e}"));
+        let entry = serde_json::to_string(manifest).map_err(encode)?;
+        let components = serde_json::to_string(components).map_err(encode)?;
+        self.store.cache_put(key, &target.name, &entry, &components)
     }
 
     /// The key of `target` and what it was made of.
