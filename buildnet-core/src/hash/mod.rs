@@ -1,7 +1,10 @@
 //! Hashing: xxh3 for fast non-cryptographic keys, blake3 for content addresses and cache keys.
 //!
-//! Large files are memory-mapped and hashed on all cores (blake3's rayon mode, as `b3sum`
-//! does); small files are read whole, since mapping costs more than reading them.
+//! Files are read, never memory-mapped: a mapped file that another process truncates while it
+//! is hashed (an editor's save, a codegen step) raises SIGBUS and kills the whole process, the
+//! daemon or the Node, Python or C program that embeds it. A read of a shrinking file just ends
+//! early, and the tree hasher's stat check notices the file changed. Large files are read in
+//! big pieces and each piece is hashed on all cores (blake3's rayon mode, as `b3sum` does).
 
 pub(crate) mod tree;
 
@@ -13,67 +16,78 @@ pub use tree::{FileHash, FileStat, TreeHash, TreeHasher};
 
 use crate::error::{Error, Result};
 
-/// Files at least this large are memory-mapped (and hashed in parallel for blake3).
-const MMAP_THRESHOLD: u64 = 128 * 1024;
+/// Inputs at least this large are hashed on all cores.
+const PARALLEL_THRESHOLD: u64 = 128 * 1024;
+
+/// The piece a large file is read in (a power of two, so blake3's parallel split stays even).
+const PIECE: usize = 4 * 1024 * 1024;
 
 /// xxh3, 64-bit, seed 0 (the same value as `xxhsum -H3`).
 pub fn xxh3_64(data: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(data)
 }
 
-/// blake3 of `data`; inputs of [`MMAP_THRESHOLD`] bytes or more are hashed on all cores.
+/// blake3 of `data`; inputs of [`PARALLEL_THRESHOLD`] bytes or more are hashed on all cores.
 pub fn blake3(data: &[u8]) -> blake3::Hash {
-    if data.len() as u64 >= MMAP_THRESHOLD && crate::runtime::parallel() {
+    if data.len() as u64 >= PARALLEL_THRESHOLD && crate::runtime::parallel() {
         blake3::Hasher::new().update_rayon(data).finalize()
     } else {
         blake3::hash(data)
     }
 }
 
-/// blake3 of a file's contents; multi-threaded and memory-mapped for large files.
+/// blake3 of a file's contents; large files are hashed on all cores.
 pub fn blake3_file(path: &Path) -> Result<blake3::Hash> {
-    let mut hasher = blake3::Hasher::new();
     let file = open_regular(path)?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if len >= MMAP_THRESHOLD && crate::runtime::parallel() {
-        hasher
-            .update_mmap_rayon(path)
-            .map_err(|e| Error::io(path.display(), e))?;
-    } else if len >= MMAP_THRESHOLD {
-        hasher
-            .update_mmap(path)
-            .map_err(|e| Error::io(path.display(), e))?;
-    } else {
-        hasher
-            .update_reader(file)
-            .map_err(|e| Error::io(path.display(), e))?;
-    }
-    Ok(hasher.finalize())
+    let parallel = len >= PARALLEL_THRESHOLD && crate::runtime::parallel();
+    blake3_read(file, len, parallel).map_err(|e| Error::io(path.display(), e))
 }
 
 /// blake3 of a small file, single-threaded (the tree hasher is already parallel across files).
 pub(crate) fn blake3_file_single(path: &Path, len: u64) -> std::io::Result<blake3::Hash> {
-    let mut hasher = blake3::Hasher::new();
-    if len >= MMAP_THRESHOLD {
-        hasher.update_mmap(path)?;
-    } else {
-        hasher.update_reader(std::fs::File::open(path)?)?;
-    }
-    Ok(hasher.finalize())
+    blake3_read(std::fs::File::open(path)?, len, false)
 }
 
-/// xxh3-64 of a file's contents (memory-mapped for large files).
+fn blake3_read(mut file: std::fs::File, len: u64, parallel: bool) -> std::io::Result<blake3::Hash> {
+    let mut hasher = blake3::Hasher::new();
+    if len < PARALLEL_THRESHOLD {
+        hasher.update_reader(file)?;
+        return Ok(hasher.finalize());
+    }
+    let mut buf = vec![0u8; PIECE.min(len as usize + 1)];
+    loop {
+        let n = read_full(&mut file, &mut buf)?;
+        if parallel {
+            hasher.update_rayon(&buf[..n]);
+        } else {
+            hasher.update(&buf[..n]);
+        }
+        if n < buf.len() {
+            return Ok(hasher.finalize());
+        }
+    }
+}
+
+/// Fills `buf` unless the file ends first; returns how much was read.
+fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// xxh3-64 of a file's contents.
 pub fn xxh3_file(path: &Path) -> Result<u64> {
     let mut file = open_regular(path)?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if len >= MMAP_THRESHOLD {
-        // SAFETY: the map is read-only and dropped before returning; a file truncated by another
-        // process while we read it can fault, as it does for b3sum and every mmap reader.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path.display(), e))?;
-        return Ok(xxh3_64(&map));
-    }
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = file
             .read(&mut buf)
@@ -119,7 +133,9 @@ mod tests {
             0usize,
             1,
             1000,
-            MMAP_THRESHOLD as usize,
+            PARALLEL_THRESHOLD as usize,
+            PIECE,
+            PIECE + 1,
             3 * 1024 * 1024 + 7,
         ] {
             let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
@@ -133,6 +149,41 @@ mod tests {
             );
             assert_eq!(xxh3_file(&path).unwrap(), xxh3_64(&data), "len {len}");
         }
+    }
+
+    /// A mapped file truncated under the reader raises SIGBUS and kills the process; a read
+    /// just ends early. Another thread shrinks and regrows the file while it is hashed.
+    #[test]
+    fn a_file_truncated_while_it_is_hashed_does_not_kill_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.bin");
+        let data: Vec<u8> = (0..16 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (path, data, stop) = (path.clone(), data.clone(), stop.clone());
+            std::thread::spawn(move || {
+                use std::io::Write;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                    f.set_len(4096).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    f.write_all(&data[..]).unwrap();
+                }
+            })
+        };
+        let mut answered = 0;
+        for _ in 0..30 {
+            let len = std::fs::metadata(&path).unwrap().len().max(PARALLEL_THRESHOLD);
+            answered += blake3_file(&path).is_ok() as usize;
+            answered += blake3_file_single(&path, len).is_ok() as usize;
+            answered += xxh3_file(&path).is_ok() as usize;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        assert_eq!(answered, 90, "every read of a shrinking file gives a hash");
+        std::fs::write(&path, &data).unwrap();
+        assert_eq!(blake3_file(&path).unwrap(), blake3(&data));
     }
 
     #[test]
