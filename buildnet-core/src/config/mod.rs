@@ -74,6 +74,10 @@ pub struct Config {
     pub turbo: TurboMode,
     /// Run Turborepo tasks as `<pm> run <script>` instead of starting the script directly.
     pub pm_run: bool,
+    /// Environment variables whose values are replaced by `***` in every command log BuildNet
+    /// stores, replays, streams or uploads (`*` wildcards, `!` negation, names compared
+    /// case-insensitively). Defaults to `*TOKEN*`, `*SECRET*`, `*PASSWORD*`, `*_KEY`.
+    pub redact_env: Vec<String>,
     /// The Turborepo repository whose tasks are among `targets`, when there is one.
     #[serde(skip)]
     pub repo: Option<std::sync::Arc<Repo>>,
@@ -226,6 +230,8 @@ struct RawConfig {
     turbo: TurboMode,
     #[serde(default)]
     pm_run: bool,
+    #[serde(default)]
+    redact_env: Option<Vec<String>>,
 }
 
 impl Config {
@@ -323,6 +329,12 @@ impl Config {
             targets: raw.targets,
             turbo: raw.turbo,
             pm_run: raw.pm_run,
+            redact_env: raw.redact_env.unwrap_or_else(|| {
+                crate::process::redact::DEFAULT_REDACT_ENV
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect()
+            }),
             repo: None,
             overrides: ServerOverrides::default(),
         };
@@ -445,6 +457,15 @@ impl Config {
         }
         if self.server.host.trim().is_empty() {
             return Err(Error::config("field `server.host`: must not be empty"));
+        }
+        if self
+            .redact_env
+            .iter()
+            .any(|p| p.trim_start_matches('!').is_empty())
+        {
+            return Err(Error::config(
+                "field `redact_env`: a pattern must name a variable",
+            ));
         }
         self.cache.validate()?;
         cache::validate_tokens(&self.server.cache_tokens)?;

@@ -174,7 +174,10 @@ mod tests {
         };
         let mut answered = 0;
         for _ in 0..30 {
-            let len = std::fs::metadata(&path).unwrap().len().max(PARALLEL_THRESHOLD);
+            let len = std::fs::metadata(&path)
+                .unwrap()
+                .len()
+                .max(PARALLEL_THRESHOLD);
             answered += blake3_file(&path).is_ok() as usize;
             answered += blake3_file_single(&path, len).is_ok() as usize;
             answered += xxh3_file(&path).is_ok() as usize;

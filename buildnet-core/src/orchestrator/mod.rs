@@ -110,10 +110,31 @@ pub(super) struct BuildCtx<'a> {
     active: &'a ActiveBuild,
     /// The environment the build's keys and commands see ([`BuildOptions::vars`]).
     vars: std::collections::BTreeMap<String, String>,
+    /// The values replaced by `***` in the commands' output ([`secrets`]).
+    secrets: Vec<String>,
     /// Which caches the build reads and writes.
     modes: crate::remote_cache::CacheModes,
     /// The remote cache, when the build uses one.
     remote: Option<crate::remote_cache::RemoteCache<'a>>,
+}
+
+/// The values redacted from a build's command output: those of the build's environment
+/// variables named by `redact_env`, and BuildNet's own tokens and keys.
+fn secrets(
+    config: &Config,
+    vars: &std::collections::BTreeMap<String, String>,
+    remote_token: Option<&str>,
+) -> Vec<String> {
+    let server = &config.server;
+    let own = server
+        .token
+        .iter()
+        .chain(&server.cache_signature_key)
+        .chain(server.cache_tokens.iter().map(|t| &t.token))
+        .chain(config.remote_cache.iter().filter_map(|r| r.token.as_ref()))
+        .map(String::as_str)
+        .chain(remote_token);
+    crate::process::redact::secret_values(&config.redact_env, vars, own)
 }
 
 /// How one target ended.

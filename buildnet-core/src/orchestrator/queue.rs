@@ -117,12 +117,18 @@ impl Orchestrator {
             .name("buildnet-build".into())
             .spawn(move || {
                 let limit = config.cache.max_artifact_bytes;
+                let secrets = super::secrets(
+                    &config,
+                    &vars,
+                    remote.as_ref().and_then(|r| r.token.as_deref()),
+                );
                 let ctx = BuildCtx {
                     id: &build_id,
                     config: &config,
                     options: &options,
                     active: &active,
                     vars,
+                    secrets,
                     modes,
                     remote: remote
                         .map(|s| crate::remote_cache::RemoteCache::new(s, &this.breaker, limit)),

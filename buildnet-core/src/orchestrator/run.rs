@@ -183,6 +183,7 @@ impl Orchestrator {
             clear_env: true,
             timeout: target.timeout,
             log_path: &log_path,
+            redact: &ctx.secrets,
         };
         let ran = Instant::now();
         let mut line_no = 0;

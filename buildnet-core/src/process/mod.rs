@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 
 pub mod env;
 pub mod git;
+pub mod redact;
 
 /// Bytes of output written to the log as they come.
 pub const LOG_HEAD_BYTES: usize = 1024 * 1024;
@@ -57,6 +58,8 @@ pub struct RunSpec<'a> {
     pub clear_env: bool,
     pub timeout: Option<Duration>,
     pub log_path: &'a Path,
+    /// Values replaced by `***` in the output before it is logged or passed on.
+    pub redact: &'a [String],
 }
 
 /// How a run ended.
@@ -144,6 +147,7 @@ pub fn run(
         .map_err(|e| Error::io("starting a waiter thread", e))?;
     let started = Instant::now();
     let mut lines = LineSplitter::default();
+    let mut redactor = redact::Redactor::new(spec.redact);
     let mut open_pipes = 2;
     let mut outcome: Option<Outcome> = None;
     let mut exited_at: Option<Instant> = None;
@@ -152,6 +156,7 @@ pub fn run(
     loop {
         match rx.recv_timeout(Duration::from_millis(20)) {
             Ok(Chunk::Data(stream, data)) => {
+                let data = redactor.feed(stream as usize, &data);
                 log.write(&data);
                 lines.feed(stream, &data, &mut on_line);
             }
@@ -211,6 +216,11 @@ pub fn run(
         for reader in readers {
             let _ = reader.join();
         }
+    }
+    for stream in [Stream::Stdout, Stream::Stderr] {
+        let rest = redactor.finish(stream as usize);
+        log.write(&rest);
+        lines.feed(stream, &rest, &mut on_line);
     }
     lines.flush(&mut on_line);
     log.finish()?;
@@ -405,6 +415,7 @@ mod tests {
             env: vec![("BN_TEST".into(), "hello".into())],
             timeout,
             log_path: &log,
+            redact: &[],
         };
         let mut lines = Vec::new();
         let cancel = AtomicBool::new(false);
@@ -505,6 +516,7 @@ mod tests {
             env: vec![],
             timeout: None,
             log_path: &log,
+            redact: &[],
         };
         let cancel = AtomicBool::new(false);
         let started = Instant::now();
@@ -531,6 +543,7 @@ mod tests {
             env: vec![],
             timeout: None,
             log_path: &log_path,
+            redact: &[],
         };
         let o = run(&spec, &AtomicBool::new(false), |_, _| count += 1).unwrap();
         assert!(o.success());

@@ -132,11 +132,18 @@ impl App {
         let inner = &self.inner;
         let headers = request.headers();
         // DNS rebinding: a page of evil.example resolving to 127.0.0.1 sends Host: evil.example.
-        let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        let Some(host) = headers.get(header::HOST) else {
             return Err(Box::new(error_response(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidArgument,
                 "a Host header is required",
+            )));
+        };
+        let Ok(host) = host.to_str() else {
+            return Err(Box::new(error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidArgument,
+                "the Host header is not a host name",
             )));
         };
         if !inner.any_host && !host_allowed(&inner.allowed_hosts, host) {

@@ -1,0 +1,195 @@
+//! Hostile input, secrets, crashes and growth, through the executable (issue 15): each test
+//! fails without the protection it names.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{run, stderr, stdout};
+
+fn workspace(yaml: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("buildnet.yaml"), yaml).unwrap();
+    (dir, root)
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+const SECRET: &str = "ghp_s3cr3tVALUE0123456789";
+
+/// The value is printed whole, split across two writes, and on stderr; `PLAIN_VALUE` is not
+/// secret-looking and stays.
+const LEAKY: &str = r#"
+targets:
+  leak:
+    command: >-
+      echo "token=$DEPLOY_TOKEN";
+      echo "pw=$DB_PASSWORD" >&2;
+      echo "plain=$PLAIN_VALUE"; sleep 0.1;
+      printf 'split=%s' "${DEPLOY_TOKEN%??????????}"; sleep 0.2;
+      printf '%s\n' "${DEPLOY_TOKEN#"${DEPLOY_TOKEN%??????????}"}";
+      mkdir -p dist && echo built > dist/out.txt
+    outputs: ["dist/**"]
+"#;
+
+#[test]
+fn secret_values_are_redacted_in_streamed_stored_and_replayed_logs() {
+    let (_dir, root) = workspace(LEAKY);
+    let envs = [
+        ("DEPLOY_TOKEN", SECRET),
+        ("DB_PASSWORD", "correct horse battery"),
+        ("PLAIN_VALUE", "visible-value"),
+        ("NO_COLOR", "1"),
+    ];
+    let first = run(&root, &["build", "--output-logs", "full"], &envs);
+    assert!(
+        first.status.success(),
+        "{}{}",
+        stdout(&first),
+        stderr(&first)
+    );
+    let second = run(&root, &["build", "--output-logs", "full"], &envs);
+    assert!(stdout(&second).contains("cached"), "{}", stdout(&second));
+    for (what, o) in [("the run", &first), ("the cache hit", &second)] {
+        let out = stdout(o) + &stderr(o);
+        assert!(out.contains("token=***"), "{what}: {out}");
+        assert!(out.contains("split=***"), "{what}: {out}");
+        assert!(out.contains("pw=***"), "{what}: {out}");
+        assert!(out.contains("plain=visible-value"), "{what}: {out}");
+        assert!(
+            !out.contains(SECRET) && !out.contains("correct horse"),
+            "{what}: {out}"
+        );
+    }
+    // Nothing BuildNet stored (logs, blobs, the database and its WAL) holds either value.
+    let stored = files_under(&root.join(".buildnet"));
+    assert!(stored.len() > 2, "{stored:?}");
+    for file in stored {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !contains(&bytes, SECRET.as_bytes()),
+            "{} holds the token",
+            file.display()
+        );
+        assert!(
+            !contains(&bytes, b"correct horse"),
+            "{} holds the password",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn redact_env_names_the_variables_and_an_empty_list_turns_it_off() {
+    let (_dir, root) = workspace(
+        "redact_env: [\"MY_*\", \"!MY_PUBLIC\"]\ntargets:\n  t:\n    command: echo \"$MY_CODE $MY_PUBLIC $DEPLOY_TOKEN\"\n    cache: false\n",
+    );
+    let envs = [
+        ("MY_CODE", "code-4242"),
+        ("MY_PUBLIC", "public-4242"),
+        ("DEPLOY_TOKEN", "token-4242"),
+    ];
+    let o = run(&root, &["build", "--output-logs", "full"], &envs);
+    let out = stdout(&o);
+    assert!(out.contains("*** public-4242 token-4242"), "{out}");
+    std::fs::write(
+        root.join("buildnet.yaml"),
+        "redact_env: []\ntargets:\n  t:\n    command: echo \"$DEPLOY_TOKEN\"\n    cache: false\n",
+    )
+    .unwrap();
+    let o = run(&root, &["build", "--output-logs", "full"], &envs);
+    assert!(stdout(&o).contains("token-4242"), "{}", stdout(&o));
+    std::fs::write(root.join("buildnet.yaml"), "redact_env: [\"!\"]\n").unwrap();
+    let o = run(&root, &["build"], &envs);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("redact_env"), "{}", stderr(&o));
+}
+
+/// Sends raw bytes and returns the status code of the answer (None when the connection was
+/// closed without one).
+fn raw_status(address: &str, request: &[u8]) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(address).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn junk_requests_get_the_right_4xx_and_the_daemon_keeps_serving() {
+    let (_dir, root) = workspace("targets:\n  t:\n    command: echo hi\n");
+    let server = common::serve(&root, &[], &[]);
+    let a = server.address.as_str();
+    let port = a.rsplit(':').next().unwrap();
+    let get = |path: &str, headers: &str| -> Vec<u8> {
+        format!("GET {path} HTTP/1.1\r\nHost: {a}\r\n{headers}Connection: close\r\n\r\n")
+            .into_bytes()
+    };
+    let huge_header = format!("X-Big: {}\r\n", "a".repeat(512 * 1024));
+    let many_headers: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let mut non_utf8_host =
+        b"GET /health HTTP/1.1\r\nHost: \xff\xfe:1\r\nConnection: close\r\n\r\n".to_vec();
+    let mut non_utf8_origin = get("/api/v1/status", "");
+    non_utf8_origin.splice(
+        non_utf8_origin.len() - 2..non_utf8_origin.len() - 2,
+        b"Origin: http://\xff\xfe\r\n".iter().copied(),
+    );
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("not HTTP", b"GARBAGE\r\n\r\n".to_vec(), 400),
+        ("control bytes in Host", b"GET / HTTP/1.1\r\nHost: \x01\x02\r\nConnection: close\r\n\r\n".to_vec(), 400),
+        ("non-UTF-8 Host", std::mem::take(&mut non_utf8_host), 400),
+        ("no Host", b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n".to_vec(), 400),
+        ("foreign Host", format!("GET /health HTTP/1.1\r\nHost: evil.example:{port}\r\nConnection: close\r\n\r\n").into_bytes(), 421),
+        ("non-UTF-8 Origin", std::mem::take(&mut non_utf8_origin), 403),
+        ("IP Origin", get("/api/v1/status", "Origin: http://192.168.1.20:8080\r\n"), 403),
+        ("loopback Origin on another port", get("/api/v1/status", "Origin: http://127.0.0.1:1\r\n"), 403),
+        ("localhost Origin for a 127.0.0.1 Host", get("/api/v1/status", &format!("Origin: http://localhost:{port}\r\n")), 403),
+        ("null Origin", get("/api/v1/status", "Origin: null\r\n"), 403),
+        ("huge header", get("/health", &huge_header), 431),
+        ("200 headers", get("/health", &many_headers), 431),
+        ("declared body over the limit", format!("POST /api/v1/build HTTP/1.1\r\nHost: {a}\r\nContent-Length: 99999999999\r\nConnection: close\r\n\r\n").into_bytes(), 413),
+        ("JSON that is not JSON", format!("POST /api/v1/build HTTP/1.1\r\nHost: {a}\r\nContent-Type: application/json\r\nContent-Length: 5\r\nConnection: close\r\n\r\n{{nop}}").into_bytes(), 400),
+        ("..%2f on the dashboard", get("/..%2f..%2fetc%2fpasswd", ""), 404),
+        ("..%2f under /assets", get("/assets/..%2f..%2fCargo.toml", ""), 404),
+        ("%2e%2e under /assets", get("/assets/%2e%2e/%2e%2e/buildnet.yaml", ""), 404),
+        ("NTFS stream name", get("/assets/app.js::$DATA", ""), 404),
+        ("raw query trick", get("/assets/app.js%3fraw%3f%3f", ""), 404),
+        ("unknown API route", get("/api/v1/nothing-here", ""), 404),
+        ("wrong method", format!("DELETE /health HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\r\n").into_bytes(), 405),
+    ];
+    let mut wrong = Vec::new();
+    for (what, request, want) in &cases {
+        let got = raw_status(a, request);
+        if got != Some(*want) {
+            wrong.push(format!("{what}: want {want}, got {got:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let (status, body) = common::http(a, "GET", "/health", None, &[]);
+    assert_eq!(status, 200, "{body}");
+}
