@@ -351,6 +351,12 @@ export interface KvEntry {
   expires_at: number | null
 }
 
+/** One page of a listing; `next` is where the next page starts (`after=`), if there is one. */
+export interface KvPage {
+  entries: KvEntry[]
+  next: string | null
+}
+
 /** A held lock. */
 export interface Lock {
   resource: string

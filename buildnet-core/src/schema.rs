@@ -15,7 +15,7 @@ use crate::error::ErrorCode;
 use crate::events::EventEnvelope;
 use crate::orchestrator::TargetGraph;
 use crate::state::{
-    BuildRecord, BuildStatus, KvEntry, Lock, TargetRun, TargetStatus, WorkerRecord,
+    BuildRecord, BuildStatus, KvEntry, KvPage, Lock, TargetRun, TargetStatus, WorkerRecord,
 };
 
 /// Where the schema document is kept, relative to the repository root.
@@ -44,6 +44,7 @@ pub fn document() -> Value {
         g.subschema_for::<SlotView>();
         g.subschema_for::<ArtifactPage>();
         g.subschema_for::<KvEntry>();
+        g.subschema_for::<KvPage>();
         g.subschema_for::<Lock>();
         g.subschema_for::<WorkerRecord>();
         g.subschema_for::<ErrorCode>();

@@ -131,16 +131,26 @@ pub fn kv_del(config: Option<&Path>, key: &str) -> Result<ExitCode> {
 }
 
 pub fn kv_list(config: Option<&Path>, prefix: &str, limit: usize, json: bool) -> Result<ExitCode> {
-    let entries = open(config)?.list_state(prefix, limit)?;
+    let daemon = open(config)?;
     let mut out = std::io::stdout().lock();
-    for entry in entries {
-        let line = if json {
-            serde_json::to_string(&entry).map_err(|e| Error::internal(e.to_string()))?
-        } else {
-            format!("{}\t{}", entry.key, entry.value)
-        };
-        if writeln!(out, "{line}").is_err() {
-            break;
+    let (mut after, mut left) = (None, limit);
+    // Page by page, so a listing of large values never sits in memory whole.
+    while left > 0 {
+        let page = daemon.list_state(prefix, after.as_deref(), left)?;
+        left -= page.entries.len();
+        for entry in page.entries {
+            let line = if json {
+                serde_json::to_string(&entry).map_err(|e| Error::internal(e.to_string()))?
+            } else {
+                format!("{}\t{}", entry.key, entry.value)
+            };
+            if writeln!(out, "{line}").is_err() {
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
         }
     }
     Ok(ExitCode::SUCCESS)

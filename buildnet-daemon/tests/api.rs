@@ -610,6 +610,48 @@ fn a_concurrency_out_of_range_is_refused_and_the_daemon_keeps_serving() {
             "{n}: {resp}"
         );
     }
+    // Every other number a request carries is bounded too, and named when refused.
+    let refused: [(&str, &str, Option<&str>, &str); 9] = [
+        ("GET", "/api/v1/builds?limit=0", None, "limit"),
+        ("GET", "/api/v1/builds?limit=1001", None, "limit"),
+        ("GET", "/api/v1/artifacts?limit=100000000", None, "limit"),
+        (
+            "GET",
+            "/api/v1/artifacts?offset=18446744073709551615",
+            None,
+            "offset",
+        ),
+        ("GET", "/api/v1/state?limit=10001", None, "limit"),
+        (
+            "PUT",
+            "/api/v1/state/k",
+            Some(r#"{"value": "v", "ttl_ms": 0}"#),
+            "ttl_ms",
+        ),
+        (
+            "PUT",
+            "/api/v1/state/k",
+            Some(r#"{"value": "v", "ttl_ms": 18446744073709551615}"#),
+            "ttl_ms",
+        ),
+        (
+            "POST",
+            "/api/v1/locks/r",
+            Some(r#"{"ttl_ms": 18446744073709551615}"#),
+            "ttl_ms",
+        ),
+        (
+            "POST",
+            "/api/v1/locks/r",
+            Some(r#"{"ttl_ms": 0}"#),
+            "ttl_ms",
+        ),
+    ];
+    for (method, path, body, field) in refused {
+        let (code, resp) = http(a, method, path, body, &[]);
+        assert_eq!(code, 400, "{method} {path} {body:?}: {resp}");
+        assert!(resp.to_string().contains(field), "{method} {path}: {resp}");
+    }
     let (code, _) = http(a, "GET", "/health", None, &[]);
     assert_eq!(code, 200, "the daemon stopped serving");
     let id = start_build(a, r#"{"targets": ["lib"], "concurrency": 1024}"#);

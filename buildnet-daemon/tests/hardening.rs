@@ -193,3 +193,55 @@ fn junk_requests_get_the_right_4xx_and_the_daemon_keeps_serving() {
     let (status, body) = common::http(a, "GET", "/health", None, &[]);
     assert_eq!(status, 200, "{body}");
 }
+
+#[test]
+fn a_state_listing_is_paged_by_bytes_and_its_limit_is_bounded() {
+    let (_dir, root) = workspace("targets:\n  t:\n    command: echo hi\n");
+    let server = common::serve(&root, &[], &[]);
+    let a = server.address.as_str();
+    let value = "v".repeat(3 * 1024 * 1024);
+    let body = serde_json::json!({ "value": value }).to_string();
+    for i in 0..8 {
+        let (status, _) = common::http(
+            a,
+            "PUT",
+            &format!("/api/v1/state/big/{i}"),
+            Some(&body),
+            &[],
+        );
+        assert_eq!(status, 200);
+    }
+    let mut after = String::new();
+    let mut keys = Vec::new();
+    let mut pages = 0;
+    loop {
+        let path = format!("/api/v1/state?prefix=big/&limit=10000&after={after}");
+        let (status, text) = common::http_raw(a, "GET", &path, None, &[]);
+        assert_eq!(status, 200, "{}", &text[..text.len().min(300)]);
+        assert!(
+            text.len() < 13 * 1024 * 1024,
+            "a page of {} bytes",
+            text.len()
+        );
+        let page: serde_json::Value = serde_json::from_str(&text).unwrap();
+        pages += 1;
+        for e in page["entries"].as_array().unwrap() {
+            assert_eq!(e["value"].as_str().unwrap().len(), value.len());
+            keys.push(e["key"].as_str().unwrap().to_string());
+        }
+        match page["next"].as_str() {
+            Some(next) => after = next.replace('/', "%2F"),
+            None => break,
+        }
+    }
+    let want: Vec<String> = (0..8).map(|i| format!("big/{i}")).collect();
+    assert_eq!(keys, want);
+    assert!(pages >= 3, "{pages} pages");
+    for limit in ["0", "10001", "1000000000000"] {
+        let (status, body) =
+            common::http(a, "GET", &format!("/api/v1/state?limit={limit}"), None, &[]);
+        assert_eq!(status, 400, "limit={limit}: {body}");
+        assert!(body.to_string().contains("limit"), "{body}");
+    }
+    assert_eq!(common::http(a, "GET", "/health", None, &[]).0, 200);
+}

@@ -36,6 +36,7 @@ __all__ = [
     "EventEnvelope",
     "EventType",
     "KvEntry",
+    "KvPage",
     "LaggedEvent",
     "Lock",
     "LockAcquiredEvent",
@@ -425,6 +426,13 @@ class KvEntry(TypedDict):
     key: str
     value: str
     expires_at: Optional[int]
+
+
+class KvPage(TypedDict):
+    """One page of a listing; `next` is where the next page starts (`after=`), if there is one."""
+
+    entries: List[KvEntry]
+    next: Optional[str]
 
 
 class Lock(TypedDict):

@@ -26,13 +26,17 @@ impl Default for CacheConfig {
 
 impl CacheConfig {
     pub(super) fn validate(&self) -> Result<()> {
-        if self.max_bytes == 0 {
-            return Err(Error::config("field `cache.max_bytes`: must be at least 1"));
+        // SQLite's integers are signed: a larger budget would wrap.
+        let max = i64::MAX as u64;
+        if self.max_bytes == 0 || self.max_bytes > max {
+            return Err(Error::config(format!(
+                "field `cache.max_bytes`: must be between 1 and {max}"
+            )));
         }
-        if self.max_artifact_bytes == 0 {
-            return Err(Error::config(
-                "field `cache.max_artifact_bytes`: must be at least 1",
-            ));
+        if self.max_artifact_bytes == 0 || self.max_artifact_bytes > max {
+            return Err(Error::config(format!(
+                "field `cache.max_artifact_bytes`: must be between 1 and {max}"
+            )));
         }
         Ok(())
     }

@@ -559,8 +559,12 @@ fn validate_target(
             }
         }
     }
-    if target.timeout_ms == Some(0) {
-        return Err(field(".timeout_ms", "must be at least 1".into()));
+    let max_timeout = crate::state::MAX_TTL_MS;
+    if target.timeout_ms.is_some_and(|t| t == 0 || t > max_timeout) {
+        return Err(field(
+            ".timeout_ms",
+            format!("must be between 1 and {max_timeout}"),
+        ));
     }
     Ok(())
 }

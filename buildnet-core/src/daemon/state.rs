@@ -3,7 +3,10 @@
 use super::Daemon;
 use crate::error::Result;
 use crate::events::{Event, StateOp};
-use crate::state::{KvEntry, Lock};
+use crate::state::{KvPage, Lock};
+
+/// Bytes of keys and values one listing page holds (at least one entry).
+pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 
 impl Daemon {
     pub fn get_state(&self, key: &str) -> Result<Option<String>> {
@@ -34,9 +37,13 @@ impl Daemon {
         Ok(existed)
     }
 
-    pub fn list_state(&self, prefix: &str, limit: usize) -> Result<Vec<KvEntry>> {
+    /// One page of the keys starting with `prefix` after `after`: at most `limit` entries and
+    /// about [`MAX_PAGE_BYTES`] of keys and values (a value of 64 MiB is a page of its own).
+    pub fn list_state(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<KvPage> {
         self.check_open()?;
-        self.inner.store.kv_list(prefix, limit)
+        self.inner
+            .store
+            .kv_page(prefix, after, limit, MAX_PAGE_BYTES)
     }
 
     pub fn acquire_lock(&self, resource: &str, ttl_ms: u64) -> Result<Option<Lock>> {

@@ -218,11 +218,25 @@ pub static ROUTES: &[RouteSpec] = &[
         auth: true,
         query: &[
             ("prefix", "string", "key prefix"),
-            ("limit", "integer", "at most this many (default 1000)"),
+            (
+                "after",
+                "string",
+                "start after this key (the `next` of the previous page)",
+            ),
+            (
+                "limit",
+                "integer",
+                "at most this many (default 1000, at most 10000); a page also stops at about \
+                 8 MiB of keys and values",
+            ),
         ],
         body: None,
-        responses: &[(200, "entries"), ERR_401],
-        returns: Returns::Fields(&[("entries", Field::List("KvEntry"))]),
+        responses: &[
+            (200, "one page of entries, and `next` when more follow"),
+            ERR_400,
+            ERR_401,
+        ],
+        returns: Returns::Merged("KvPage"),
         produces: JSON_CT,
         compress: true,
         handler: || get(state::list_state),

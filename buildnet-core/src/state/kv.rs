@@ -21,6 +21,10 @@ pub const MAX_VALUE_BYTES: usize = 64 * 1024 * 1024;
 pub const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 /// Entries the read cache holds before it starts over.
 const CACHE_CAPACITY: usize = 16 * 1024;
+/// Bytes of keys and values the read cache holds before it starts over.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// Values larger than this are not cached (copying them costs more than the read saves).
+const CACHE_MAX_VALUE: usize = 1024 * 1024;
 
 /// One key with its value and expiry (Unix ms, `None` for never).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -28,6 +32,13 @@ pub struct KvEntry {
     pub key: String,
     pub value: String,
     pub expires_at: Option<i64>,
+}
+
+/// One page of a listing; `next` is where the next page starts (`after=`), if there is one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct KvPage {
+    pub entries: Vec<KvEntry>,
+    pub next: Option<String>,
 }
 
 pub(crate) fn validate_key(key: &str) -> Result<()> {
@@ -49,7 +60,7 @@ pub(crate) fn validate_key(key: &str) -> Result<()> {
 pub(crate) fn validate_ttl(ttl_ms: u64) -> Result<()> {
     if ttl_ms == 0 || ttl_ms > MAX_TTL_MS {
         return Err(Error::invalid_argument(format!(
-            "TTL must be between 1 and {MAX_TTL_MS} ms, got {ttl_ms}"
+            "field `ttl_ms`: TTL must be between 1 and {MAX_TTL_MS} ms, got {ttl_ms}"
         )));
     }
     Ok(())
@@ -134,26 +145,51 @@ impl Store {
 
     /// Live entries whose key starts with `prefix`, in key order, at most `limit` of them.
     pub fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<KvEntry>> {
+        Ok(self.kv_page(prefix, None, limit, usize::MAX)?.entries)
+    }
+
+    /// One page of [`Store::kv_list`]: keys after `after`, at most `limit` entries and about
+    /// `max_bytes` of keys and values (always at least one entry, so paging moves on).
+    /// `next` is the key to pass as `after` for the next page, when there is one.
+    pub fn kv_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<KvPage> {
         let upper = prefix_upper_bound(prefix);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // One more than asked for tells whether another page follows.
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "
                 SELECT key, value, expires_at FROM kv
-                WHERE key >= ?1 AND (?2 IS NULL OR key < ?2)
+                WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) AND (?5 IS NULL OR key > ?5)
                   AND (expires_at IS NULL OR expires_at > ?3)
                 ORDER BY key
                 LIMIT ?4
                 ",
             )?;
-            let rows = stmt.query_map(params![prefix, upper, now_ms(), limit], |r| {
-                Ok(KvEntry {
+            let mut rows = stmt.query(params![prefix, upper, now_ms(), fetch, after])?;
+            let mut page = KvPage::default();
+            let mut bytes = 0usize;
+            while let Some(r) = rows.next()? {
+                let full =
+                    page.entries.len() >= limit || (!page.entries.is_empty() && bytes >= max_bytes);
+                if full {
+                    page.next = page.entries.last().map(|e| e.key.clone());
+                    break;
+                }
+                let entry = KvEntry {
                     key: r.get(0)?,
                     value: r.get(1)?,
                     expires_at: r.get(2)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                };
+                bytes += entry.key.len() + entry.value.len();
+                page.entries.push(entry);
+            }
+            Ok(page)
         })
     }
 
@@ -193,6 +229,12 @@ struct CacheInner {
     version: WalVersion,
     /// Key -> value and expiry; `None` records a key known to be absent.
     entries: HashMap<String, Option<(String, Option<i64>)>>,
+    /// Bytes of the keys and values in `entries`.
+    bytes: usize,
+}
+
+fn entry_bytes(key: &str, found: &Option<(String, Option<i64>)>) -> usize {
+    key.len() + found.as_ref().map_or(0, |(v, _)| v.len())
 }
 
 impl ReadCache {
@@ -203,6 +245,7 @@ impl ReadCache {
             inner: Mutex::new(CacheInner {
                 version,
                 entries: HashMap::new(),
+                bytes: 0,
             }),
         }
     }
@@ -212,6 +255,7 @@ impl ReadCache {
         let mut inner = lock(&self.inner);
         if inner.version != *version {
             inner.entries.clear();
+            inner.bytes = 0;
             inner.version = *version;
             return None;
         }
@@ -230,10 +274,24 @@ impl ReadCache {
         if inner.version != *version {
             return;
         }
-        if inner.entries.len() >= CACHE_CAPACITY {
-            inner.entries.clear();
+        let size = entry_bytes(key, &found);
+        if size > CACHE_MAX_VALUE {
+            return;
         }
-        inner.entries.insert(key.to_owned(), found);
+        if inner.entries.len() >= CACHE_CAPACITY || inner.bytes + size > CACHE_BYTES {
+            inner.entries.clear();
+            inner.bytes = 0;
+        }
+        if let Some(old) = inner.entries.insert(key.to_owned(), found) {
+            inner.bytes -= entry_bytes(key, &old);
+        }
+        inner.bytes += size;
+    }
+
+    #[cfg(test)]
+    fn held(&self) -> (usize, usize) {
+        let inner = lock(&self.inner);
+        (inner.entries.len(), inner.bytes)
     }
 }
 
@@ -278,6 +336,74 @@ mod tests {
             .read(|c| Ok(c.query_row("SELECT count(*) FROM kv", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(rows, 1);
+    }
+
+    #[test]
+    fn pages_are_bounded_by_count_and_by_bytes_and_cover_everything() {
+        let (_dir, store) = temp_store();
+        let big = "x".repeat(300 * 1024);
+        for i in 0..40 {
+            store.kv_set(&format!("k{i:02}"), &big, None).unwrap();
+        }
+        store.kv_set("other", "v", None).unwrap();
+        let mut after: Option<String> = None;
+        let mut seen = Vec::new();
+        loop {
+            let page = store
+                .kv_page("k", after.as_deref(), 1000, 1024 * 1024)
+                .unwrap();
+            let bytes: usize = page
+                .entries
+                .iter()
+                .map(|e| e.key.len() + e.value.len())
+                .sum();
+            assert!(bytes <= 1024 * 1024 + big.len() + 3, "{bytes}");
+            assert!(!page.entries.is_empty());
+            seen.extend(page.entries.iter().map(|e| e.key.clone()));
+            match page.next {
+                Some(next) => {
+                    assert_eq!(Some(&next), seen.last());
+                    after = Some(next);
+                }
+                None => break,
+            }
+        }
+        let want: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+        assert_eq!(seen, want);
+        // One value larger than the budget still makes a page of one.
+        let page = store.kv_page("k", None, 10, 1).unwrap();
+        assert_eq!(page.entries.len(), 1);
+        assert_eq!(page.next.as_deref(), Some("k00"));
+        // Exactly `limit` left: no next page.
+        let page = store.kv_page("", Some("k37"), 3, usize::MAX).unwrap();
+        assert_eq!(page.entries.len(), 3);
+        assert_eq!(page.next, None);
+    }
+
+    #[test]
+    fn the_read_cache_bounds_its_bytes() {
+        let (_dir, store) = temp_store();
+        let value = "v".repeat(512 * 1024);
+        for i in 0..200 {
+            store.kv_set(&format!("k{i}"), &value, None).unwrap();
+        }
+        store
+            .kv_set("huge", &"h".repeat(8 * 1024 * 1024), None)
+            .unwrap();
+        for i in 0..200 {
+            assert_eq!(
+                store.kv_get(&format!("k{i}")).unwrap().unwrap().len(),
+                value.len()
+            );
+        }
+        assert_eq!(
+            store.kv_get("huge").unwrap().unwrap().len(),
+            8 * 1024 * 1024
+        );
+        let (entries, bytes) = store.cache.as_ref().unwrap().held();
+        assert!(entries > 0, "the cache is used");
+        assert!(bytes <= CACHE_BYTES, "{bytes} bytes held");
+        assert_eq!(store.kv_get("k199").unwrap().unwrap().len(), value.len());
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::lock;
 
 pub use builds::{BuildRecord, TargetRun};
-pub use kv::KvEntry;
+pub use kv::{KvEntry, KvPage, MAX_TTL_MS};
 pub use locks::Lock;
 pub use records::{ArtifactRecord, WorkerRecord};
 pub use served::{Protocol, ServedEntry, ServedMeta};

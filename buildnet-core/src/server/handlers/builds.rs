@@ -17,7 +17,7 @@ use crate::server::response::{blocking, parse_body, success, ApiError, ApiResult
 use crate::server::stream::{follow_stream, followed_sse};
 use crate::server::App;
 
-use super::MAX_PAGE;
+use super::{bounded, MAX_PAGE};
 use crate::orchestrator::BuildOptions;
 
 /// `POST /api/v1/build`.
@@ -117,7 +117,7 @@ pub(crate) struct LimitQuery {
 }
 
 pub(crate) async fn list_builds(State(app): State<App>, Query(q): Query<LimitQuery>) -> ApiResult {
-    let limit = q.limit.unwrap_or(20).min(MAX_PAGE) as usize;
+    let limit = bounded("limit", q.limit, 20, 1, MAX_PAGE)? as usize;
     let daemon = app.inner.daemon.clone();
     let builds = blocking(move || daemon.list_builds(limit)).await?;
     success(json!({ "builds": builds }))

@@ -12,20 +12,21 @@ use crate::server::response::{blocking, parse_body, success, ApiError, ApiResult
 use crate::server::App;
 
 /// Most keys one list request returns.
-const MAX_LIST: usize = 10_000;
+const MAX_LIST: u64 = 10_000;
 
 #[derive(Deserialize)]
 pub(crate) struct ListQuery {
     #[serde(default)]
     prefix: String,
-    limit: Option<usize>,
+    after: Option<String>,
+    limit: Option<u64>,
 }
 
 pub(crate) async fn list_state(State(app): State<App>, Query(q): Query<ListQuery>) -> ApiResult {
-    let limit = q.limit.unwrap_or(1000).min(MAX_LIST);
+    let limit = super::bounded("limit", q.limit, 1000, 1, MAX_LIST)? as usize;
     let daemon = app.inner.daemon.clone();
-    let entries = blocking(move || daemon.list_state(&q.prefix, limit)).await?;
-    success(json!({ "entries": entries }))
+    let page = blocking(move || daemon.list_state(&q.prefix, q.after.as_deref(), limit)).await?;
+    success(page)
 }
 
 pub(crate) async fn get_state(

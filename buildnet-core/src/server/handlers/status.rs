@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::server::response::{blocking, success, ApiError, ApiResult};
 use crate::server::App;
 
-use super::MAX_PAGE;
+use super::{bounded, MAX_PAGE};
 use crate::server::response::split_names;
 
 pub(crate) async fn metrics(State(app): State<App>) -> Result<Response, ApiError> {
@@ -54,7 +54,8 @@ pub(crate) struct PageQuery {
 }
 
 pub(crate) async fn artifacts(State(app): State<App>, Query(q): Query<PageQuery>) -> ApiResult {
-    let (offset, limit) = (q.offset.unwrap_or(0), q.limit.unwrap_or(100).min(MAX_PAGE));
+    let offset = bounded("offset", q.offset, 0, 0, i64::MAX as u64)?;
+    let limit = bounded("limit", q.limit, 100, 1, MAX_PAGE)?;
     let daemon = app.inner.daemon.clone();
     success(blocking(move || daemon.list_artifacts(offset, limit)).await?)
 }
