@@ -15,6 +15,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -330,14 +331,19 @@ impl ArtifactStore {
         let (tmp_path, hash, size) = written?;
         let dest = self.blob_path(&hash)?;
         let parent = dest.parent().expect("blob paths have a parent");
+        let new_folder = !parent.exists();
         let placed = std::fs::create_dir_all(parent)
             .and_then(|_| std::fs::rename(&tmp_path, &dest))
             .and_then(|_| {
                 if self.fsync {
-                    File::open(parent)?.sync_all()
-                } else {
-                    Ok(())
+                    File::open(parent)?.sync_all()?;
+                    // A new `xx/` folder is itself an entry of the store's folder: without this
+                    // sync a power loss could lose the folder, and the blob with it.
+                    if new_folder {
+                        File::open(&self.dir)?.sync_all()?;
+                    }
                 }
+                Ok(())
             })
             .map_err(|e| Error::io(format!("placing blob {hash}"), e));
         if let Err(err) = placed {
@@ -355,6 +361,7 @@ impl ArtifactStore {
         let file = File::options()
             .write(true)
             .create_new(true)
+            .mode(crate::state_dir::FILE_MODE)
             .open(&path)
             .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
         Ok((path, file))

@@ -1,8 +1,10 @@
 //! `state_dir/daemon.json`: how other processes find the daemon serving a workspace.
 //!
-//! Written atomically when the server starts, removed when it stops. A file left behind by a
-//! daemon that was killed names a pid that no longer runs, and is then ignored.
+//! Written atomically when the server starts, removed when it stops. It counts only while the
+//! serving daemon holds `daemon.lock` ([`crate::state_dir`]): a file left behind by a daemon
+//! that was killed is ignored, even when its pid was reused.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -31,13 +33,19 @@ impl DaemonFile {
         let tmp = state_dir.join(format!("daemon.json.{}", std::process::id()));
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::internal(format!("encoding daemon.json: {e}")))?;
-        std::fs::write(&tmp, json)
+        crate::state_dir::create_private(&tmp)?
+            .write_all(&json)
             .and_then(|_| std::fs::rename(&tmp, path(state_dir)))
             .map_err(|e| Error::io(format!("writing {}", path(state_dir).display()), e))
     }
 
-    /// The record of a daemon that is still running, if any.
+    /// The record of the daemon serving now, if any: one whose process holds the serving
+    /// lock. A record left by a killed daemon is ignored, even when its pid now belongs to
+    /// another program.
     pub fn read_live(state_dir: &Path) -> Option<DaemonFile> {
+        if !crate::state_dir::is_locked(&crate::state_dir::serve_lock_path(state_dir)) {
+            return None;
+        }
         let text = std::fs::read(path(state_dir)).ok()?;
         let record: DaemonFile = serde_json::from_slice(&text).ok()?;
         pid_alive(record.pid).then_some(record)
@@ -87,7 +95,12 @@ mod tests {
             started_at: 0,
         };
         mine.write(dir.path()).unwrap();
+        // A live pid without the serving lock: a killed daemon's pid reused by another program.
+        assert_eq!(DaemonFile::read_live(dir.path()), None);
+        let lock = crate::state_dir::lock_for_serving(dir.path(), dir.path()).unwrap();
         assert_eq!(DaemonFile::read_live(dir.path()), Some(mine.clone()));
+        let second = crate::state_dir::lock_for_serving(dir.path(), dir.path()).unwrap_err();
+        assert!(second.message().contains("already serves"), "{second}");
         DaemonFile::remove_if_ours(dir.path(), "someone-else");
         assert!(DaemonFile::read_live(dir.path()).is_some());
         DaemonFile::remove_if_ours(dir.path(), "w");
@@ -98,5 +111,6 @@ mod tests {
         };
         dead.write(dir.path()).unwrap();
         assert!(DaemonFile::read_live(dir.path()).is_none());
+        drop(lock);
     }
 }

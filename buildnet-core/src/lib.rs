@@ -29,6 +29,7 @@ pub mod runtime;
 pub mod schema;
 pub mod server;
 pub mod state;
+pub mod state_dir;
 pub mod watch;
 pub mod workspace;
 

@@ -245,3 +245,160 @@ fn a_state_listing_is_paged_by_bytes_and_its_limit_is_bounded() {
     }
     assert_eq!(common::http(a, "GET", "/health", None, &[]).0, 200);
 }
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn the_state_folder_is_0700_and_its_files_0600() {
+    let (_dir, root) = workspace(
+        "targets:\n  t:\n    command: mkdir -p dist && echo x > dist/x && echo said\n    outputs: [\"dist/**\"]\n",
+    );
+    // A folder someone made world-readable is tightened.
+    std::fs::create_dir_all(root.join(".buildnet")).unwrap();
+    std::fs::set_permissions(
+        root.join(".buildnet"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let o = run(&root, &["build"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let server = common::serve(&root, &[], &[]);
+    assert_eq!(mode(&root.join(".buildnet")), 0o700);
+    let files = files_under(&root.join(".buildnet"));
+    for name in [
+        "state.db",
+        "daemon.json",
+        "daemon.lock",
+        "build.lock",
+        ".gitignore",
+    ] {
+        assert!(
+            files.iter().any(|f| f.ends_with(name)),
+            "{name} in {files:?}"
+        );
+    }
+    assert!(
+        files
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "log")),
+        "{files:?}"
+    );
+    for file in &files {
+        assert_eq!(
+            mode(file) & 0o077,
+            0,
+            "{} is {:o}",
+            file.display(),
+            mode(file)
+        );
+    }
+    drop(server);
+}
+
+#[test]
+fn of_two_daemons_started_together_one_serves_and_a_stale_record_never_blocks() {
+    let (_dir, root) = workspace("targets:\n  t:\n    command: echo hi\n");
+    for round in 0..3 {
+        let spawn = || {
+            std::process::Command::new(common::BIN)
+                .args(["serve", "--port", "0"])
+                .current_dir(&root)
+                .env_remove("BUILDNET_TOKEN")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let mut children = [spawn(), spawn()];
+        // The loser exits with the busy code; the winner keeps serving.
+        let started = std::time::Instant::now();
+        let loser = loop {
+            if let Some(i) = (0..2).find(|&i| children[i].try_wait().unwrap().is_some()) {
+                break i;
+            }
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "round {round}: both still run"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let winner = 1 - loser;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            children[winner].try_wait().unwrap().is_none(),
+            "round {round}: the winner stopped too"
+        );
+        let out = children[loser].wait_with_output_ref();
+        assert!(out.contains("already serves"), "round {round}: {out}");
+        common::signal(&children[winner], libc_sigterm());
+        let status = children[winner].wait().unwrap();
+        assert!(status.success(), "round {round}: {status:?}");
+    }
+    // A record naming a live pid (this test's) whose process holds no lock: a reused pid.
+    std::fs::write(
+        root.join(".buildnet/daemon.json"),
+        format!(
+            r#"{{"pid": {}, "worker_id": "gone", "address": "127.0.0.1:9", "version": "0", "started_at": 0}}"#,
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    let server = common::serve(&root, &[], &[]);
+    let (status, _) = common::http(&server.address, "GET", "/health", None, &[]);
+    assert_eq!(status, 200);
+}
+
+trait OutputText {
+    fn wait_with_output_ref(&mut self) -> String;
+}
+
+impl OutputText for std::process::Child {
+    fn wait_with_output_ref(&mut self) -> String {
+        use std::io::Read;
+        let _ = self.wait();
+        let mut text = String::new();
+        if let Some(mut e) = self.stderr.take() {
+            let _ = e.read_to_string(&mut text);
+        }
+        if let Some(mut o) = self.stdout.take() {
+            let _ = o.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+fn libc_sigterm() -> i32 {
+    15
+}
+
+#[test]
+fn builds_from_two_processes_on_one_workspace_wait_for_each_other() {
+    let (dir, root) = workspace(
+        "targets:\n  t:\n    command: echo start >> \"$RUNS\"; sleep 1; echo end >> \"$RUNS\"\n    cache: false\n",
+    );
+    let runs = dir.path().join("runs.txt");
+    let spawn = || {
+        std::process::Command::new(common::BIN)
+            .args(["build"])
+            .current_dir(&root)
+            .env("RUNS", &runs)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success());
+    let text = std::fs::read_to_string(&runs).unwrap();
+    assert_eq!(text, "start\nend\nstart\nend\n", "the commands overlapped");
+    let said = stdout(&a) + &stderr(&a) + &stdout(&b) + &stderr(&b);
+    assert!(
+        said.contains("waiting for another process's build of this workspace"),
+        "{said}"
+    );
+}

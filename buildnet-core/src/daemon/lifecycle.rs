@@ -40,6 +40,8 @@ pub(super) struct Running {
     pub(super) serving: Serving,
     pub(super) started_at: Instant,
     maintenance: JoinHandle<()>,
+    /// Held for as long as this daemon serves ([`crate::state_dir`]).
+    _serve_lock: crate::state_dir::FileLock,
 }
 
 impl Daemon {
@@ -69,6 +71,8 @@ impl Daemon {
                 ),
             ));
         }
+        // The kernel's word, not the file's: of two daemons starting at once, one gets it.
+        let serve_lock = crate::state_dir::lock_for_serving(&config.state_dir, &config.root)?;
         let serving = listen(&config)?;
         let address = serving.address;
         let maintenance = runtime::get()?.spawn(maintenance_loop(self.clone()));
@@ -105,6 +109,7 @@ impl Daemon {
             serving,
             started_at: Instant::now(),
             maintenance,
+            _serve_lock: serve_lock,
         });
         drop(server);
         if config.watch {

@@ -97,7 +97,7 @@ impl Daemon {
     /// Opens the engine over `config`'s workspace: the state database and the artifact store.
     /// Nothing listens until [`Daemon::start`].
     pub fn open(config: Config) -> Result<Daemon> {
-        keep_out_of_git(&config.state_dir);
+        crate::state_dir::prepare(&config.state_dir)?;
         let options = StoreOptions {
             durability: config.durability,
             ..StoreOptions::default()
@@ -240,18 +240,5 @@ impl Daemon {
     /// `PRAGMA integrity_check` of the state database.
     pub fn integrity_check(&self) -> Result<String> {
         self.inner.store.integrity_check()
-    }
-}
-
-/// Puts a `.gitignore` of `*` in the state directory (as pytest and ruff do with their
-/// caches), so `git status` and `--filter=[ref]` never see BuildNet's files, whatever the
-/// repository's own `.gitignore` says. An existing file is left as it is.
-fn keep_out_of_git(state_dir: &std::path::Path) {
-    let file = state_dir.join(".gitignore");
-    if std::fs::create_dir_all(state_dir).is_ok() && !file.exists() {
-        let _ = std::fs::write(
-            &file,
-            "# Written by BuildNet: its state stays out of git.\n*\n",
-        );
     }
 }

@@ -72,6 +72,41 @@ impl Orchestrator {
         }
     }
 
+    /// Takes the workspace's build lock, waiting while another process builds the same
+    /// workspace (said once as a warning). `false` if the build was cancelled meanwhile. A lock
+    /// that cannot be taken at all (a read-only state folder) is warned about, not fatal.
+    fn wait_workspace(
+        &self,
+        ctx: &BuildCtx<'_>,
+        held: &mut Option<crate::state_dir::FileLock>,
+    ) -> bool {
+        let path = crate::state_dir::build_lock_path(&ctx.config.state_dir);
+        let got = crate::state_dir::FileLock::acquire(
+            &path,
+            || ctx.active.stop.load(Ordering::Relaxed),
+            |pid| {
+                let who = pid.map_or_else(String::new, |p| format!(" (pid {p})"));
+                self.events.publish(Event::BuildWarning {
+                    build_id: ctx.id.to_owned(),
+                    message: format!(
+                        "waiting for another process's build of this workspace{who} to finish"
+                    ),
+                });
+            },
+        );
+        match got {
+            Ok(Some(lock)) => {
+                *held = Some(lock);
+                true
+            }
+            Ok(None) => false,
+            Err(err) => {
+                tracing::warn!(%err, "building without the workspace's build lock");
+                true
+            }
+        }
+    }
+
     fn leave_queue(&self, id: &str) {
         lock(&self.queue).retain(|q| q != id);
         self.turn.notify_all();
@@ -234,7 +269,8 @@ impl Orchestrator {
 
     fn run_build(&self, ctx: &BuildCtx<'_>, graph: &TargetGraph) {
         let mut started = Instant::now();
-        let scheduled = if self.wait_turn(ctx) {
+        let mut workspace_lock = None;
+        let scheduled = if self.wait_turn(ctx) && self.wait_workspace(ctx, &mut workspace_lock) {
             started = Instant::now();
             self.sync_inputs(false);
             if let Err(err) = self.store.build_started(ctx.id) {

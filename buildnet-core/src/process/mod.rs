@@ -350,7 +350,7 @@ struct CappedLog {
 impl CappedLog {
     fn create(path: &Path) -> Result<CappedLog> {
         Ok(CappedLog {
-            file: File::create(path).map_err(|e| Error::io(path.display(), e))?,
+            file: crate::state_dir::create_private(path)?,
             head_left: LOG_HEAD_BYTES,
             tail: VecDeque::new(),
             total: 0,

@@ -29,7 +29,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::lock;
 
 pub use builds::{BuildRecord, TargetRun};
-pub use kv::{KvEntry, KvPage, MAX_TTL_MS};
+pub use kv::{KvEntry, KvPage};
 pub use locks::Lock;
 pub use records::{ArtifactRecord, WorkerRecord};
 pub use served::{Protocol, ServedEntry, ServedMeta};
@@ -206,6 +206,7 @@ impl Store {
             std::fs::create_dir_all(parent)
                 .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         }
+        make_private(path)?;
         let writer = open_connection(path, options.durability)?;
         migrate(&writer, path)?;
         // The watch reads the writer connection's mapping: both live as long as the store.
@@ -375,6 +376,28 @@ pub(crate) fn random_token() -> Result<String> {
     getrandom::fill(&mut bytes)
         .map_err(|e| Error::internal(format!("no randomness available: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Creates the database file 0600 before SQLite does (SQLite gives its `-wal` and `-shm` files
+/// the database's mode), and takes group and other permissions off existing ones.
+fn make_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !path.exists() {
+        std::fs::File::options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(crate::state_dir::FILE_MODE)
+            .open(path)
+            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            crate::state_dir::make_private(&file, crate::state_dir::FILE_MODE)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
