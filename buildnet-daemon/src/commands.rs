@@ -23,6 +23,20 @@ pub fn load_config(config: Option<&Path>) -> Result<Config> {
     })
 }
 
+/// The engine's log on stderr: `level` and above unless `RUST_LOG` says otherwise (`serve`
+/// shows `info`, the other commands only warnings, such as a killed orphan or a turbo.json
+/// warning).
+pub fn init_logging(level: &str) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 pub fn open(config: Option<&Path>) -> Result<Daemon> {
     Daemon::open(load_config(config)?)
 }
@@ -33,14 +47,6 @@ pub fn serve(
     port: Option<u16>,
     watch: bool,
 ) -> Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let mut config = load_config(config)?;
     config.override_server(ServerOverrides { host, port });
     config.watch |= watch;

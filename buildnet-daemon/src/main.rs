@@ -188,6 +188,11 @@ struct StatusArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = cli.config.as_deref();
+    commands::init_logging(if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    });
     let result = match cli.command {
         Command::Serve(args) => commands::serve(config, args.host, args.port, args.watch),
         Command::Kv(cmd) => match cmd {

@@ -402,3 +402,81 @@ fn builds_from_two_processes_on_one_workspace_wait_for_each_other() {
         "{said}"
     );
 }
+
+fn alive(pid: i32) -> bool {
+    // A zombie is dead for this purpose: its state in /proc is Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+fn read_pid(path: &Path) -> i32 {
+    common::wait_for(20, "the command to start", || {
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    })
+}
+
+#[test]
+fn commands_die_with_a_buildnet_that_is_sigkilled() {
+    let (_dir, root) = workspace(
+        "targets:\n  t:\n    command: sleep 300 & echo $! > bg.pid; echo $$ > sh.pid; sleep 300\n    cache: false\n",
+    );
+    let mut build = std::process::Command::new(common::BIN)
+        .arg("build")
+        .current_dir(&root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let bg = read_pid(&root.join("bg.pid"));
+    let sh = read_pid(&root.join("sh.pid"));
+    assert!(alive(bg) && alive(sh));
+    build.kill().unwrap();
+    build.wait().unwrap();
+    common::wait_for(10, "the command and its child to die", || {
+        (!alive(bg) && !alive(sh)).then_some(())
+    });
+}
+
+#[test]
+fn groups_left_by_a_dead_owner_are_killed_when_the_workspace_is_opened_again() {
+    use std::os::unix::process::CommandExt;
+    let (_dir, root) = workspace("targets:\n  t:\n    command: echo hi\n    cache: false\n");
+    // A group whose lifeline watcher is gone too: only the record is left to find it by.
+    let mut orphan = std::process::Command::new("/bin/sh")
+        .args(["-c", "sleep 300 & echo $! > bg.pid; sleep 300"])
+        .current_dir(&root)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = orphan.id() as i32;
+    let bg = read_pid(&root.join("bg.pid"));
+    let start = |pid: i32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let rest = stat.rsplit_once(") ").unwrap().1;
+        rest.split_whitespace().nth(19).unwrap().parse().unwrap()
+    };
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_owner = gone.id();
+    gone.wait().unwrap();
+    let running = root.join(".buildnet/running");
+    std::fs::create_dir_all(&running).unwrap();
+    std::fs::write(
+        running.join(pgid.to_string()),
+        format!("{dead_owner} 1 {}\nsleep 300\n", start(pgid)),
+    )
+    .unwrap();
+    let o = run(&root, &["build"], &[("RUST_LOG", "warn")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("left running by a BuildNet process that died"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!orphan.wait().unwrap().success());
+    common::wait_for(10, "the orphan's child to die", || {
+        (!alive(bg)).then_some(())
+    });
+    assert!(!running.join(pgid.to_string()).exists());
+}

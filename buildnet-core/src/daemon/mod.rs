@@ -103,6 +103,15 @@ impl Daemon {
             ..StoreOptions::default()
         };
         let store = Arc::new(Store::open(&config.db_path, options)?);
+        for orphan in crate::process::orphans::reap(&config.state_dir.join("running")) {
+            tracing::warn!(
+                pgid = orphan.pgid,
+                owner = orphan.owner,
+                killed = orphan.killed,
+                command = orphan.command,
+                "killed a command left running by a BuildNet process that died"
+            );
+        }
         let interrupted = store.builds_mark_interrupted(crate::daemon_file::pid_alive)?;
         if interrupted > 0 {
             tracing::warn!(

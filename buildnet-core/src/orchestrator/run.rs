@@ -184,6 +184,7 @@ impl Orchestrator {
             timeout: target.timeout,
             log_path: &log_path,
             redact: &ctx.secrets,
+            running_dir: Some(&ctx.config.state_dir.join("running")),
         };
         let ran = Instant::now();
         let mut line_no = 0;

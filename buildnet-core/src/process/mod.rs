@@ -1,7 +1,7 @@
 //! The process manager: the only module that spawns children.
 //!
-//! Each command runs as `/bin/sh -c COMMAND` in a process group of its own, with stdin closed
-//! and stdout/stderr piped. Output is streamed to the caller line by line and written to a log
+//! Each command runs as `/bin/sh -c COMMAND` in a process group of its own, with stdin
+//! `/dev/null` and stdout/stderr piped. Output is streamed to the caller line by line and written to a log
 //! file whose size is capped: the first [`LOG_HEAD_BYTES`] are written as they come, the last
 //! [`LOG_TAIL_BYTES`] are kept in a ring buffer and appended at the end after a line saying how
 //! much was cut, so a command printing hundreds of megabytes costs bounded memory and disk.
@@ -9,7 +9,8 @@
 //! A timeout or a cancellation ends the whole group: SIGTERM, then SIGKILL after
 //! [`KILL_GRACE`]. When the command itself exits but something it started in the background
 //! still holds its output open, that leftover group is ended the same way. The child is always
-//! reaped, so no zombie is left.
+//! reaped, so no zombie is left. If this process dies instead, the group dies with it
+//! ([`orphans`]).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -25,6 +26,7 @@ use crate::error::{Error, Result};
 
 pub mod env;
 pub mod git;
+pub mod orphans;
 pub mod redact;
 
 /// Bytes of output written to the log as they come.
@@ -35,6 +37,9 @@ pub const LOG_TAIL_BYTES: usize = 1024 * 1024;
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Time between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
+/// Said in the log when a process that left the command's group outlives it.
+const ESCAPED: &str = "\n[buildnet: a process that left the command's process group (setsid, a \
+                       daemon) still holds its output; it escaped and was not stopped]\n";
 /// How long output may stay open after the command exited before the leftovers are ended.
 const LEFTOVER_GRACE: Duration = Duration::from_millis(500);
 
@@ -60,6 +65,9 @@ pub struct RunSpec<'a> {
     pub log_path: &'a Path,
     /// Values replaced by `***` in the output before it is logged or passed on.
     pub redact: &'a [String],
+    /// Where the running group is recorded, so that the next process opening the workspace can
+    /// end it if this one dies ([`orphans`]).
+    pub running_dir: Option<&'a Path>,
 }
 
 /// How a run ended.
@@ -100,11 +108,15 @@ pub fn run(
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
     }
     let mut log = CappedLog::create(spec.log_path)?;
+    let (lifeline, lifeline_held) =
+        orphans::lifeline().map_err(|e| Error::io("creating a command's lifeline", e))?;
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
+        .arg(orphans::WRAPPER)
+        .arg("sh")
         .arg(spec.command)
         .current_dir(spec.cwd)
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(lifeline))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -130,6 +142,10 @@ pub fn run(
     let group = Group {
         pgid: pid as i32,
         child,
+        _lifeline: lifeline_held,
+        _record: spec
+            .running_dir
+            .and_then(|dir| orphans::record(dir, pid as i32, spec.command)),
     };
     // Bounded: a command printing faster than the log is written waits for it.
     let (tx, rx) = mpsc::sync_channel(64);
@@ -207,6 +223,8 @@ pub fn run(
                     command = spec.command,
                     "a process outside the command's group keeps its output open"
                 );
+                log.write(ESCAPED.as_bytes());
+                on_line(Stream::Stderr, ESCAPED.trim());
                 break;
             }
         }
@@ -231,6 +249,9 @@ pub fn run(
 struct Group {
     pgid: i32,
     child: std::process::Child,
+    /// The write end of the lifeline: if this process dies, its closing ends the group.
+    _lifeline: File,
+    _record: Option<orphans::RunRecord>,
 }
 
 impl Drop for Group {
@@ -416,6 +437,7 @@ mod tests {
             timeout,
             log_path: &log,
             redact: &[],
+            running_dir: None,
         };
         let mut lines = Vec::new();
         let cancel = AtomicBool::new(false);
@@ -491,6 +513,12 @@ mod tests {
         assert_eq!(o, Outcome::Exited(0));
         assert!(lines.contains(&"Stdout:done".to_string()));
         assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("escaped and was not stopped")),
+            "{lines:?}"
+        );
+        assert!(
             started.elapsed() < Duration::from_secs(15),
             "took {:?}",
             started.elapsed()
@@ -517,6 +545,7 @@ mod tests {
             timeout: None,
             log_path: &log,
             redact: &[],
+            running_dir: None,
         };
         let cancel = AtomicBool::new(false);
         let started = Instant::now();
@@ -544,6 +573,7 @@ mod tests {
             timeout: None,
             log_path: &log_path,
             redact: &[],
+            running_dir: None,
         };
         let o = run(&spec, &AtomicBool::new(false), |_, _| count += 1).unwrap();
         assert!(o.success());
