@@ -78,7 +78,6 @@ static WATCH_FORKS: Once = Once::new();
 
 extern "C" fn forked_child() {
     FORKS.fetch_add(1, Ordering::Relaxed);
-    crate::state_dir::forget_in_child();
 }
 
 /// The current fork generation. A handle remembers it when made; a handle made before a
@@ -86,9 +85,8 @@ extern "C" fn forked_child() {
 pub(crate) fn fork_generation() -> u64 {
     WATCH_FORKS.call_once(|| {
         #[cfg(unix)]
-        // SAFETY: registers a handler that bumps an atomic and lets go of held file locks
-        // (atomics, open, dup2, close: async-signal-safe, as the child side of fork() requires);
-        // the function is 'static.
+        // SAFETY: registers a handler that only bumps an atomic, which is async-signal-safe as
+        // the child side of fork() requires; the function is 'static.
         unsafe {
             libc::pthread_atfork(None, None, Some(forked_child));
         }

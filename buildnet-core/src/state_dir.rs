@@ -96,10 +96,12 @@ fn remember(fd: i32) -> Option<usize> {
     })
 }
 
-/// Called in a forked child (by the `pthread_atfork` handler): lets go of the parent's locks
-/// without closing descriptors the child's copies of [`FileLock`] still own. Only
-/// async-signal-safe calls (`open`, `dup2`, `close`).
-pub(crate) fn forget_in_child() {
+static WATCH_FORKS: std::sync::Once = std::sync::Once::new();
+
+/// The child side of `fork` (a `pthread_atfork` handler, registered with the first lock): lets
+/// go of the parent's locks without closing descriptors the child's copies of [`FileLock`]
+/// still own. Only async-signal-safe calls (`open`, `dup2`, `close`).
+extern "C" fn forget_in_child() {
     let mut null = -1;
     for slot in &HELD {
         let fd = slot.swap(-1, Ordering::SeqCst);
@@ -151,7 +153,13 @@ impl FileLock {
     pub fn try_acquire(path: &Path) -> Result<Option<FileLock>> {
         let file = Self::open(path)?;
         if flock(&file, libc::LOCK_EX | libc::LOCK_NB).map_err(|e| Error::io(path.display(), e))? {
-            crate::runtime::fork_generation();
+            WATCH_FORKS.call_once(|| {
+                // SAFETY: registers a 'static handler that makes only async-signal-safe calls,
+                // as the child side of fork() requires.
+                unsafe {
+                    libc::pthread_atfork(None, None, Some(forget_in_child));
+                }
+            });
             let lock = FileLock {
                 slot: remember(file.as_raw_fd()),
                 file,
@@ -282,6 +290,33 @@ mod tests {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         create_private(&f).unwrap();
         assert_eq!(mode(&f), 0o600);
+    }
+
+    /// A forked child shares its parent's open files: without letting go in the child, the
+    /// lock would outlive the parent's drop for as long as the child runs.
+    #[test]
+    fn a_forked_child_does_not_keep_the_parents_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.lock");
+        let held = FileLock::try_acquire(&path).unwrap().unwrap();
+        // SAFETY: the child only sleeps and exits (async-signal-safe calls).
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            // SAFETY: as above.
+            unsafe {
+                libc::usleep(1_500_000);
+                libc::_exit(0);
+            }
+        }
+        assert!(child > 0);
+        drop(held);
+        let free = !is_locked(&path);
+        // SAFETY: reaps the child forked above.
+        unsafe {
+            libc::kill(child, libc::SIGKILL);
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+        }
+        assert!(free, "the child still held the lock");
     }
 
     #[test]
