@@ -292,23 +292,38 @@ mod tests {
         assert_eq!(mode(&f), 0o600);
     }
 
+    /// The fork test's child would share the other test's lock if it forked in the middle of it.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     /// A forked child shares its parent's open files: without letting go in the child, the
     /// lock would outlive the parent's drop for as long as the child runs.
     #[test]
     fn a_forked_child_does_not_keep_the_parents_lock() {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.lock");
         let held = FileLock::try_acquire(&path).unwrap().unwrap();
-        // SAFETY: the child only sleeps and exits (async-signal-safe calls).
+        let mut ready = [0; 2];
+        // SAFETY: a pipe for the child to say it runs (its fork handlers have run by then).
+        assert_eq!(unsafe { libc::pipe(ready.as_mut_ptr()) }, 0);
+        // SAFETY: the child only writes, sleeps and exits (async-signal-safe calls).
         let child = unsafe { libc::fork() };
         if child == 0 {
             // SAFETY: as above.
             unsafe {
+                libc::write(ready[1], b"x".as_ptr().cast(), 1);
                 libc::usleep(1_500_000);
                 libc::_exit(0);
             }
         }
         assert!(child > 0);
+        let mut byte = [0u8; 1];
+        // SAFETY: reads one byte into a local buffer; then closes both ends.
+        unsafe {
+            libc::read(ready[0], byte.as_mut_ptr().cast(), 1);
+            libc::close(ready[0]);
+            libc::close(ready[1]);
+        }
         drop(held);
         let free = !is_locked(&path);
         // SAFETY: reaps the child forked above.
@@ -321,6 +336,7 @@ mod tests {
 
     #[test]
     fn a_lock_is_exclusive_until_dropped_and_names_its_holder() {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.lock");
         assert!(!is_locked(&path));
