@@ -423,38 +423,59 @@ impl ArtifactStore {
         Ok(Some(data))
     }
 
-    /// Copies blob `hash` to `dest` (atomically: a temporary file beside it, then a rename),
-    /// verifying it on the way. `false` if the blob is absent or was corrupt; `dest` is then
-    /// untouched. Whether `dest` is an acceptable place is the caller's decision.
-    pub fn restore_to(&self, hash: &str, dest: &Path) -> Result<bool> {
+    /// Copies blob `hash` to `root/rel` through directory descriptors ([`crate::confined`]):
+    /// missing folders are made, a symbolic link on the way is an error, and the file is
+    /// written as a temporary beside its place, verified, then renamed over it (a link in its
+    /// place is replaced, never followed). `false` if the blob is absent or was corrupt; the
+    /// destination is then untouched. `rel` must hold only plain names (no `..`).
+    pub fn restore_beneath(
+        &self,
+        hash: &str,
+        root: &Path,
+        rel: &Path,
+        executable: bool,
+    ) -> Result<bool> {
+        let dest = root.join(rel);
+        let parts: Vec<&std::ffi::OsStr> = rel
+            .components()
+            .map(|c| match c {
+                std::path::Component::Normal(p) => Ok(p),
+                _ => Err(Error::invalid_argument(format!(
+                    "refusing to restore {}: not a plain relative path",
+                    rel.display()
+                ))),
+            })
+            .collect::<Result<_>>()?;
+        let Some((name, dirs)) = parts.split_last() else {
+            return Err(Error::invalid_argument("restoring to an empty path"));
+        };
         let path = self.blob_path(hash)?;
         let mut src = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(Error::io(path.display(), e)),
         };
-        let parent = dest
-            .parent()
-            .ok_or_else(|| Error::invalid_argument(format!("{} has no parent", dest.display())))?;
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
-        let tmp_dest = parent.join(format!(".buildnet-restore-{}", random_token()?));
-        let copied = File::create(&tmp_dest)
+        let dir = crate::confined::open_beneath(root, dirs)?;
+        let tmp = std::ffi::OsString::from(format!(".buildnet-restore-{}", random_token()?));
+        let mode = if executable { 0o777 } else { 0o666 };
+        let copied = dir
+            .create_new(&tmp, mode)
             .and_then(|mut out| copy_hashing(&mut src, &mut out))
             .map_err(|e| Error::io(format!("restoring {}", dest.display()), e));
         let actual = match copied {
             Ok((h, _)) => h,
             Err(err) => {
-                let _ = std::fs::remove_file(&tmp_dest);
+                dir.remove(&tmp);
                 return Err(err);
             }
         };
         if actual.to_hex().as_str() != hash {
-            let _ = std::fs::remove_file(&tmp_dest);
+            dir.remove(&tmp);
             self.discard_corrupt(hash, &path)?;
             return Ok(false);
         }
-        std::fs::rename(&tmp_dest, dest).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp_dest);
+        dir.rename(&tmp, name).map_err(|e| {
+            dir.remove(&tmp);
             Error::io(format!("restoring {}", dest.display()), e)
         })?;
         self.touch(hash)?;
@@ -563,11 +584,56 @@ mod tests {
         let (hash, size) = cas.put_file(&src).unwrap();
         assert_eq!(size, data.len() as u64);
         let dest = dir.path().join("out/nested/copy.bin");
-        assert!(cas.restore_to(&hash, &dest).unwrap());
+        let rel = Path::new("out/nested/copy.bin");
+        assert!(cas.restore_beneath(&hash, dir.path(), rel, false).unwrap());
         assert_eq!(std::fs::read(&dest).unwrap(), data);
         let missing = "0".repeat(64);
-        assert!(!cas.restore_to(&missing, &dir.path().join("never")).unwrap());
+        assert!(!cas
+            .restore_beneath(&missing, dir.path(), Path::new("never"), false)
+            .unwrap());
         assert!(!dir.path().join("never").exists());
+    }
+
+    /// A folder on the way swapped for a link to outside between checks and writes: the
+    /// restore errs or lands inside, never outside.
+    #[test]
+    fn a_link_swapped_in_mid_restore_never_lets_a_write_escape() {
+        let (dir, cas, _) = open();
+        let hash = cas.put_bytes(b"restored").unwrap();
+        let root = dir.path().join("ws");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(root.join("pkg")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (mut inside, mut refused) = (0, 0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let (pkg, aside) = (root.join("pkg"), root.join("pkg-real"));
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::fs::rename(&pkg, &aside);
+                    let _ = std::os::unix::fs::symlink(&outside, &pkg);
+                    std::thread::yield_now();
+                    let _ = std::fs::remove_file(&pkg);
+                    let _ = std::fs::rename(&aside, &pkg);
+                }
+            });
+            for _ in 0..300 {
+                match cas.restore_beneath(&hash, &root, Path::new("pkg/out.txt"), false) {
+                    Ok(true) => inside += 1,
+                    Ok(false) => panic!("the blob is there"),
+                    Err(_) => refused += 1,
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert!(
+            std::fs::read_dir(&outside).unwrap().next().is_none(),
+            "a write escaped ({inside} inside, {refused} refused)"
+        );
+        assert!(
+            inside > 0 && refused > 0,
+            "{inside} inside, {refused} refused"
+        );
     }
 
     #[test]
@@ -583,7 +649,9 @@ mod tests {
         let hash2 = cas.put_bytes(b"another").unwrap();
         std::fs::write(cas.blob_path(&hash2).unwrap(), b"tampered").unwrap();
         let dest = dir.path().join("restored");
-        assert!(!cas.restore_to(&hash2, &dest).unwrap());
+        assert!(!cas
+            .restore_beneath(&hash2, dir.path(), Path::new("restored"), false)
+            .unwrap());
         assert!(!dest.exists());
         let kinds: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok())
             .map(|e| {

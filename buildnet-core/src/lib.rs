@@ -13,6 +13,7 @@
 
 pub mod cas;
 pub mod config;
+pub mod confined;
 pub mod daemon;
 pub mod daemon_file;
 pub mod error;

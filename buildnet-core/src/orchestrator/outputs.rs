@@ -153,17 +153,29 @@ pub fn restore(
             confined_path(root, &output.path)?;
         }
     }
+    // The writes go through directory descriptors: a link swapped in after the checks above
+    // is met as an error, never followed.
+    let refused = |e: Error, rel: &str| match e.code() {
+        crate::error::ErrorCode::InvalidArgument => Error::invalid_argument(format!(
+            "refusing to restore output {rel:?}: {}",
+            e.message()
+        )),
+        _ => e,
+    };
     for ((output, dest), here) in manifest.outputs.iter().zip(&targets).zip(present) {
+        let rel = Path::new(&output.path);
         if !here {
-            if !cas.restore_to(&output.hash, dest)? {
+            let restored = cas
+                .restore_beneath(&output.hash, root, rel, output.executable)
+                .map_err(|e| refused(e, &output.path))?;
+            if !restored {
                 return Ok(false);
             }
             // Another target's inputs may hold it: remembered trees must not wait for the
             // watcher to report this write.
             hasher.invalidate(dest);
-        }
-        if output.executable {
-            set_executable(dest)?;
+        } else if output.executable {
+            set_executable_beneath(root, rel).map_err(|e| refused(e, &output.path))?;
         }
     }
     Ok(true)
@@ -242,14 +254,26 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
 }
 
+/// Makes the file at `root/rel` executable, opened through directory descriptors and never
+/// through a symbolic link.
 #[cfg(unix)]
-fn set_executable(path: &Path) -> Result<()> {
+fn set_executable_beneath(root: &Path, rel: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let mut perms = std::fs::metadata(path)
+    let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
+    let Some((name, dirs)) = parts.split_last() else {
+        return Err(Error::invalid_argument("an empty path"));
+    };
+    let path = root.join(rel);
+    let file = crate::confined::open_beneath(root, dirs)?
+        .open_file(name)
+        .map_err(|e| Error::io(path.display(), e))?;
+    let mut perms = file
+        .metadata()
         .map_err(|e| Error::io(path.display(), e))?
         .permissions();
     perms.set_mode(perms.mode() | 0o111);
-    std::fs::set_permissions(path, perms).map_err(|e| Error::io(path.display(), e))
+    file.set_permissions(perms)
+        .map_err(|e| Error::io(path.display(), e))
 }
 
 #[cfg(test)]
