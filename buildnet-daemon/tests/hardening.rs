@@ -480,3 +480,118 @@ fn groups_left_by_a_dead_owner_are_killed_when_the_workspace_is_opened_again() {
     });
     assert!(!running.join(pgid.to_string()).exists());
 }
+
+#[test]
+fn a_damaged_state_database_is_a_clear_error_naming_the_file() {
+    let (_dir, root) = workspace("targets:\n  t:\n    command: echo hi\n");
+    assert!(run(&root, &["build"], &[]).status.success());
+    let db = root.join(".buildnet/state.db");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    std::fs::write(
+        &db,
+        "this is not SQLite, it is a text file long enough to be read",
+    )
+    .unwrap();
+    for args in [&["build"][..], &["builds"], &["kv", "get", "x"]] {
+        let o = run(&root, args, &[]);
+        assert_ne!(o.status.code(), Some(0), "{args:?}");
+        let err = stderr(&o);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.contains(&db.display().to_string()), "{args:?}: {err}");
+        assert!(err.contains("damaged"), "{args:?}: {err}");
+    }
+}
+
+/// Mounts a tmpfs of `size` at `at`, or says why not (the test then checks nothing).
+fn small_disk(at: &Path, size: &str) -> Option<TmpMount> {
+    std::fs::create_dir_all(at).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(at)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root in a container that allows it)");
+        return None;
+    }
+    Some(TmpMount(at.to_path_buf()))
+}
+
+struct TmpMount(PathBuf);
+
+impl Drop for TmpMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_leaves_the_target_succeeded_uncached_then_names_the_database() {
+    let (_dir, root) = workspace(
+        "targets:\n  big:\n    command: mkdir -p dist && head -c 3000000 /dev/zero > dist/big && echo made\n    outputs: [\"dist/**\"]\n",
+    );
+    let Some(_mount) = small_disk(&root.join(".buildnet"), "1m") else {
+        return;
+    };
+    let o = run(&root, &["build"], &[("NO_COLOR", "1")]);
+    let out = stdout(&o) + &stderr(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("1 built, 0 failed"), "{out}");
+    assert!(
+        out.contains("outputs not cached") && out.contains("No space left"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::metadata(root.join("dist/big")).unwrap().len(),
+        3_000_000
+    );
+    let tmp = root.join(".buildnet/cas/tmp");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "temporary files were left"
+    );
+    // What was stored before is intact, and the run is on record as succeeded.
+    let o = run(&root, &["builds", "--json"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("succeeded"), "{}", stdout(&o));
+    // With not a byte left, the database itself cannot grow: a clear error naming it.
+    let filler = root.join(".buildnet/filler");
+    let _ = std::fs::write(&filler, vec![0u8; 2 * 1024 * 1024]);
+    let o = run(&root, &["build", "--force"], &[]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("state.db"), "{err}");
+    assert!(err.contains("full") || err.contains("no space"), "{err}");
+    std::fs::remove_file(&filler).unwrap();
+    let o = run(&root, &["build"], &[]);
+    assert!(o.status.success(), "space again: {}", stderr(&o));
+}
+
+#[test]
+fn a_read_only_state_folder_is_a_clear_error_naming_it() {
+    let (_dir, root) = workspace("targets:\n  t:\n    command: echo hi\n");
+    let state = root.join(".buildnet");
+    let Some(_mount) = small_disk(&state, "4m") else {
+        return;
+    };
+    assert!(run(&root, &["build"], &[]).status.success());
+    let ro = std::process::Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&state)
+        .status()
+        .unwrap();
+    assert!(ro.success());
+    let o = run(&root, &["build"], &[]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains(&state.display().to_string()), "{err}");
+    assert!(
+        err.to_lowercase().replace('-', "").contains("readonly"),
+        "{err}"
+    );
+}

@@ -231,23 +231,45 @@ impl Orchestrator {
             return Ok(None);
         }
         let duration_ms = ran.elapsed().as_millis() as u64;
-        if let Some(task) = &target.task {
-            // turbo's `.turbo/turbo-<task>.log`: among the outputs, so a hit restores it.
-            let dest = target.cwd.join(&task.log_file);
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
+        let staged: Result<RunResult> = (|| {
+            if let Some(task) = &target.task {
+                // turbo's `.turbo/turbo-<task>.log`: among the outputs, so a hit restores it.
+                let dest = target.cwd.join(&task.log_file);
+                if let Some(parent) = dest.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
+                }
+                std::fs::copy(&log_path, &dest).map_err(|e| Error::io(dest.display(), e))?;
             }
-            std::fs::copy(&log_path, &dest).map_err(|e| Error::io(dest.display(), e))?;
+            let paths = outputs::collect(&ctx.config.root, &target.cwd, &target.outputs)?;
+            run.warnings.extend(target.output_warnings(&paths));
+            Ok(RunResult {
+                key,
+                components,
+                outputs: outputs::stage(&ctx.config.root, &paths, &self.cas)?,
+                log: self.cas.stage_file(&log_path)?,
+                duration_ms,
+            })
+        })();
+        match staged {
+            Ok(result) => Ok(Some(result)),
+            // The command did its work: a full disk or an unreadable output costs the cache
+            // entry, not the build.
+            Err(err) => {
+                tracing::info!(target = %target.name, %err, "outputs were not cached");
+                run.warnings
+                    .push(format!("outputs not cached: {}", err.message()));
+                Ok(None)
+            }
         }
-        let paths = outputs::collect(&ctx.config.root, &target.cwd, &target.outputs)?;
-        run.warnings.extend(target.output_warnings(&paths));
-        Ok(Some(RunResult {
-            key,
-            components,
-            outputs: outputs::stage(&ctx.config.root, &paths, &self.cas)?,
-            log: self.cas.stage_file(&log_path)?,
-            duration_ms,
-        }))
+    }
+
+    /// Says that a target that succeeded (and was recorded so) could not be cached.
+    pub(super) fn not_cached(&self, ctx: &BuildCtx<'_>, target: &str, err: &Error) {
+        tracing::info!(target, %err, "outputs were not cached");
+        self.events.publish(Event::BuildWarning {
+            build_id: ctx.id.to_owned(),
+            message: format!("{target} succeeded, but its outputs were not cached: {err}"),
+        });
     }
 
     /// Stores a successful run's outputs and log under its key (when the build writes the

@@ -85,7 +85,7 @@ impl Orchestrator {
             scope.spawn(move || {
                 for (target, result) in store_rx {
                     if let Err(err) = self.store_result(ctx, &target, result) {
-                        tracing::warn!(target = %target.name, %err, "outputs were not cached");
+                        self.not_cached(ctx, &target.name, &err);
                     }
                 }
             });

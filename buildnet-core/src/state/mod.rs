@@ -207,8 +207,8 @@ impl Store {
                 .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         }
         make_private(path)?;
-        let writer = open_connection(path, options.durability)?;
-        migrate(&writer, path)?;
+        let writer = open_connection(path, options.durability).map_err(|e| name_file(path, e))?;
+        migrate(&writer, path).map_err(|e| name_file(path, e))?;
         // The watch reads the writer connection's mapping: both live as long as the store.
         let cache = if options.read_cache {
             WalWatch::open(&writer).map(ReadCache::new)
@@ -238,7 +238,9 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
-        self.writer.write(single_statement, f)
+        self.writer
+            .write(single_statement, f)
+            .map_err(|e| name_file(&self.path, e))
     }
 
     /// Runs `f` on a pooled read connection.
@@ -247,7 +249,7 @@ impl Store {
             Some(conn) => conn,
             None => open_connection(&self.path, Durability::Normal)?,
         };
-        let result = f(&conn);
+        let result = f(&conn).map_err(|e| name_file(&self.path, e));
         let mut readers = lock(&self.readers);
         if readers.len() < MAX_IDLE_READERS {
             readers.push(conn);
@@ -376,6 +378,47 @@ pub(crate) fn random_token() -> Result<String> {
     getrandom::fill(&mut bytes)
         .map_err(|e| Error::internal(format!("no randomness available: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Names the database file in a database error, and says what to do with a damaged one.
+fn name_file(path: &Path, err: Error) -> Error {
+    let shown = path.display().to_string();
+    if err.code() != ErrorCode::Database || err.message().contains(&shown) {
+        return err;
+    }
+    let message = err.message();
+    let message = message.strip_prefix("state database: ").unwrap_or(message);
+    let damaged = ["not a database", "malformed", "corrupt"]
+        .iter()
+        .any(|m| message.contains(m));
+    let hint = if damaged {
+        " (the file is damaged: move it aside, with its -wal and -shm files, and BuildNet \
+         starts a new one; the cache's blobs stay where they are)"
+    } else if path.parent().is_some_and(|dir| free_bytes(dir) < 64 * 1024) {
+        " (no space is left on the file system that holds it)"
+    } else {
+        ""
+    };
+    Error::new(
+        ErrorCode::Database,
+        format!("state database {shown}: {message}{hint}"),
+    )
+}
+
+/// Bytes an unprivileged writer may still use on the file system holding `dir` (`u64::MAX` when
+/// unknown).
+fn free_bytes(dir: &Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return u64::MAX;
+    };
+    // SAFETY: an all-zero statvfs is a valid value for statvfs(3) to fill in.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statvfs of a NUL-terminated path into a local.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return u64::MAX;
+    }
+    (st.f_bavail as u64).saturating_mul(st.f_frsize as u64)
 }
 
 /// Creates the database file 0600 before SQLite does (SQLite gives its `-wal` and `-shm` files
