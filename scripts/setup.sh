@@ -2,7 +2,8 @@
 # Installs what building, testing and benchmarking BuildNet need, from the package registries
 # only (crates.io, Debian's packages). Idempotent: anything already present is left alone.
 #
-#   scripts/setup.sh          tools for the tests (b3sum, to compare `buildnet hash` with)
+#   scripts/setup.sh          tools for the tests (b3sum, to compare `buildnet hash` with;
+#                             faketime, to step a process's wall clock)
 #   scripts/setup.sh --demo   also the demo monorepo's tools (esbuild, tsc: `npm ci`)
 #   scripts/setup.sh --bench  also the benchmark peers (hyperfine, xxhsum, turbo, nx)
 set -euo pipefail
@@ -46,6 +47,8 @@ apt_install() {
 # The C ABI tests: a C and a C++ compiler, pkg-config, and the sanitizer runtimes (gcc's).
 need_cmd pkg-config || apt_install pkg-config
 need_cmd c++ || apt_install g++
+# The clock tests step the wall clock of one process with libfaketime.
+need_cmd faketime || apt_install faketime
 # The Python binding's tests build and install a wheel in virtual environments.
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_install python3-venv
 

@@ -595,3 +595,67 @@ fn a_read_only_state_folder_is_a_clear_error_naming_it() {
         "{err}"
     );
 }
+
+/// `buildnet ARGS` with its wall clock stepped by `offset` (libfaketime; the boot clock is
+/// left alone, as it is when NTP or a user steps the time).
+fn at_wall_offset(dir: &Path, offset: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("faketime")
+        .args(["-f", offset, common::BIN])
+        .args(args)
+        .current_dir(dir)
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .env_remove("BUILDNET_TOKEN")
+        .output()
+        .expect("faketime (scripts/setup.sh installs it)")
+}
+
+#[test]
+fn a_wall_clock_step_neither_frees_a_lease_nor_keeps_one_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The clock jumps 2 h ahead: a 1 h lease is still held, a 1 h value still there.
+    assert!(
+        run(d, &["lock", "acquire", "long", "--ttl", "3600000"], &[])
+            .status
+            .success()
+    );
+    assert!(run(d, &["kv", "set", "kept", "v", "--ttl", "3600000"], &[])
+        .status
+        .success());
+    let o = at_wall_offset(d, "+2h", &["lock", "acquire", "long", "--ttl", "1000"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a +2h step freed the lease: {}",
+        stdout(&o)
+    );
+    let o = at_wall_offset(d, "+2h", &["kv", "get", "kept"]);
+    assert_eq!(
+        stdout(&o),
+        "v\n",
+        "a +2h step expired the value: {}",
+        stderr(&o)
+    );
+    // The clock jumps 1 h back: a 300 ms lease and value still end after 300 ms.
+    assert!(run(d, &["lock", "acquire", "short", "--ttl", "300"], &[])
+        .status
+        .success());
+    assert!(run(d, &["kv", "set", "brief", "v", "--ttl", "300"], &[])
+        .status
+        .success());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let o = at_wall_offset(d, "-1h", &["lock", "acquire", "short", "--ttl", "1000"]);
+    assert!(
+        o.status.success(),
+        "a -1h step kept the lease: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = at_wall_offset(d, "-1h", &["kv", "get", "brief"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a -1h step kept the value: {}",
+        stdout(&o)
+    );
+}

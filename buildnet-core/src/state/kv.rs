@@ -6,12 +6,14 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+use super::clock::{self, live_sql};
 use super::wal_watch::{WalVersion, WalWatch};
-use super::{now_ms, Store};
+use super::Store;
 use crate::error::{Error, Result};
 use crate::lock;
 
@@ -25,6 +27,9 @@ const CACHE_CAPACITY: usize = 16 * 1024;
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// Values larger than this are not cached (copying them costs more than the read saves).
 const CACHE_MAX_VALUE: usize = 1024 * 1024;
+
+/// A value with its `expires_at`, `boot` and `deadline` columns.
+type ValueRow = (String, Option<i64>, Option<String>, Option<i64>);
 
 /// One key with its value and expiry (Unix ms, `None` for never).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -83,17 +88,25 @@ impl Store {
         Ok(value)
     }
 
-    fn kv_get_from_db(&self, key: &str) -> Result<Option<(String, Option<i64>)>> {
-        self.read(|c| {
-            Ok(c.prepare_cached(
-                "
-                SELECT value, expires_at FROM kv
-                WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)
-                ",
-            )?
-            .query_row(params![key, now_ms()], |r| Ok((r.get(0)?, r.get(1)?)))
+    /// The live value of `key` and, when it expires, the moment it does.
+    fn kv_get_from_db(&self, key: &str) -> Result<Option<(String, Option<Instant>)>> {
+        let now = clock::now();
+        let started = Instant::now();
+        let row: Option<ValueRow> = self.read(|c| {
+            Ok(c.prepare_cached(concat!(
+                "SELECT value, expires_at, boot, deadline FROM kv WHERE key = ?1 AND ",
+                live_sql!(2, 3, 4)
+            ))?
+            .query_row(params![key, now.boot, now.boot_ms, now.wall], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .optional()?)
-        })
+        })?;
+        Ok(row.map(|(value, at, boot, deadline)| {
+            let left = now.left(at, boot.as_deref(), deadline);
+            let until = left.map(|ms| started + Duration::from_millis(ms.max(0) as u64));
+            (value, until)
+        }))
     }
 
     /// Sets `key` to `value`, expiring after `ttl_ms` if given. Returns once committed.
@@ -110,18 +123,28 @@ impl Store {
         }
         let (key, value) = (key.to_owned(), value.to_owned());
         self.write(true, move |c| {
-            let now = now_ms();
-            let expires_at = ttl_ms.map(|t| now + t as i64);
+            let now = clock::now();
+            let expiry = ttl_ms.map(|t| now.after(t));
             c.prepare_cached(
                 "
-                INSERT INTO kv (key, value, expires_at, updated_at) VALUES (?1, ?2, ?3, ?4)
+                INSERT INTO kv (key, value, expires_at, updated_at, boot, deadline)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                 ON CONFLICT (key) DO UPDATE SET
                     value = excluded.value,
                     expires_at = excluded.expires_at,
-                    updated_at = excluded.updated_at
+                    updated_at = excluded.updated_at,
+                    boot = excluded.boot,
+                    deadline = excluded.deadline
                 ",
             )?
-            .execute(params![key, value, expires_at, now])?;
+            .execute(params![
+                key,
+                value,
+                expiry.map(|e| e.0),
+                now.wall,
+                expiry.map(|_| now.boot),
+                expiry.map(|e| e.1)
+            ])?;
             Ok(())
         })
     }
@@ -131,15 +154,14 @@ impl Store {
         validate_key(key)?;
         let key = key.to_owned();
         self.write(true, move |c| {
-            let expired: Option<Option<i64>> = c
-                .prepare_cached("DELETE FROM kv WHERE key = ?1 RETURNING expires_at")?
-                .query_row([key], |r| r.get(0))
+            let gone: Option<(Option<i64>, Option<String>, Option<i64>)> = c
+                .prepare_cached(
+                    "DELETE FROM kv WHERE key = ?1 RETURNING expires_at, boot, deadline",
+                )?
+                .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            Ok(match expired {
-                Some(Some(at)) => at > now_ms(),
-                Some(None) => true,
-                None => false,
-            })
+            let now = clock::now();
+            Ok(gone.is_some_and(|(at, boot, deadline)| now.live(at, boot.as_deref(), deadline)))
         })
     }
 
@@ -162,16 +184,22 @@ impl Store {
         // One more than asked for tells whether another page follows.
         let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "
-                SELECT key, value, expires_at FROM kv
-                WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) AND (?5 IS NULL OR key > ?5)
-                  AND (expires_at IS NULL OR expires_at > ?3)
-                ORDER BY key
-                LIMIT ?4
-                ",
-            )?;
-            let mut rows = stmt.query(params![prefix, upper, now_ms(), fetch, after])?;
+            let mut stmt = c.prepare_cached(concat!(
+                "SELECT key, value, expires_at FROM kv
+                WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) AND (?4 IS NULL OR key > ?4) AND ",
+                live_sql!(5, 6, 7),
+                " ORDER BY key LIMIT ?3"
+            ))?;
+            let now = clock::now();
+            let mut rows = stmt.query(params![
+                prefix,
+                upper,
+                fetch,
+                after,
+                now.boot,
+                now.boot_ms,
+                now.wall
+            ])?;
             let mut page = KvPage::default();
             let mut bytes = 0usize;
             while let Some(r) = rows.next()? {
@@ -195,11 +223,15 @@ impl Store {
 
     /// How many live keys there are.
     pub fn kv_count(&self) -> Result<u64> {
+        let now = clock::now();
         self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT count(*) FROM kv WHERE expires_at IS NULL OR expires_at > ?1",
-            )?
-            .query_row([now_ms()], |r| r.get::<_, i64>(0))? as u64)
+            Ok(c.prepare_cached(concat!(
+                "SELECT count(*) FROM kv WHERE ",
+                live_sql!(1, 2, 3)
+            ))?
+            .query_row(params![now.boot, now.boot_ms, now.wall], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
         })
     }
 }
@@ -227,13 +259,13 @@ pub(super) struct ReadCache {
 
 struct CacheInner {
     version: WalVersion,
-    /// Key -> value and expiry; `None` records a key known to be absent.
-    entries: HashMap<String, Option<(String, Option<i64>)>>,
+    /// Key -> value and the moment it expires; `None` records a key known to be absent.
+    entries: HashMap<String, Option<(String, Option<Instant>)>>,
     /// Bytes of the keys and values in `entries`.
     bytes: usize,
 }
 
-fn entry_bytes(key: &str, found: &Option<(String, Option<i64>)>) -> usize {
+fn entry_bytes(key: &str, found: &Option<(String, Option<Instant>)>) -> usize {
     key.len() + found.as_ref().map_or(0, |(v, _)| v.len())
 }
 
@@ -261,15 +293,15 @@ impl ReadCache {
         }
         match inner.entries.get(key)? {
             None => Some(None),
-            Some((value, expires_at)) => match expires_at {
-                Some(at) if *at <= now_ms() => None,
+            Some((value, until)) => match until {
+                Some(at) if *at <= Instant::now() => None,
                 _ => Some(Some(value.clone())),
             },
         }
     }
 
     /// Remembers what a read that started at `version` found.
-    fn insert(&self, version: &WalVersion, key: &str, found: Option<(String, Option<i64>)>) {
+    fn insert(&self, version: &WalVersion, key: &str, found: Option<(String, Option<Instant>)>) {
         let mut inner = lock(&self.inner);
         if inner.version != *version {
             return;

@@ -9,8 +9,9 @@
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+use super::clock::{self, live_sql};
 use super::kv::validate_ttl;
-use super::{now_ms, random_token, Store};
+use super::{random_token, Store};
 use crate::error::{Error, Result};
 
 /// A held lock.
@@ -43,12 +44,12 @@ impl Store {
         let resource = resource.to_owned();
         let token = random_token()?;
         self.write(false, move |c| {
-            let now = now_ms();
-            let held: Option<i64> = c
-                .prepare_cached("SELECT expires_at FROM locks WHERE resource = ?1")?
-                .query_row([&resource], |r| r.get(0))
+            let now = clock::now();
+            let held: Option<(i64, Option<String>, Option<i64>)> = c
+                .prepare_cached("SELECT expires_at, boot, deadline FROM locks WHERE resource = ?1")?
+                .query_row([&resource], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            if matches!(held, Some(expires_at) if expires_at > now) {
+            if held.is_some_and(|(at, boot, deadline)| now.live(Some(at), boot.as_deref(), deadline)) {
                 return Ok(None);
             }
             let fence: i64 = c
@@ -56,19 +57,23 @@ impl Store {
                     "UPDATE counters SET value = value + 1 WHERE name = 'lock_fence' RETURNING value",
                 )?
                 .query_row([], |r| r.get(0))?;
-            let expires_at = now + ttl_ms as i64;
+            let (expires_at, deadline) = now.after(ttl_ms);
             c.prepare_cached(
                 "
-                INSERT INTO locks (resource, token, fence, acquired_at, expires_at)
-                VALUES (?1, ?2, ?3, ?4, ?5)
+                INSERT INTO locks (resource, token, fence, acquired_at, expires_at, boot, deadline)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                 ON CONFLICT (resource) DO UPDATE SET
                     token = excluded.token,
                     fence = excluded.fence,
                     acquired_at = excluded.acquired_at,
-                    expires_at = excluded.expires_at
+                    expires_at = excluded.expires_at,
+                    boot = excluded.boot,
+                    deadline = excluded.deadline
                 ",
             )?
-            .execute(params![resource, token, fence, now, expires_at])?;
+            .execute(params![
+                resource, token, fence, now.wall, expires_at, now.boot, deadline
+            ])?;
             Ok(Some(Lock {
                 resource,
                 token,
@@ -84,13 +89,16 @@ impl Store {
         validate_resource(resource)?;
         let (resource, token) = (resource.to_owned(), token.to_owned());
         self.write(true, move |c| {
-            let expires_at: Option<i64> = c
+            let gone: Option<(i64, Option<String>, Option<i64>)> = c
                 .prepare_cached(
-                    "DELETE FROM locks WHERE resource = ?1 AND token = ?2 RETURNING expires_at",
+                    "DELETE FROM locks WHERE resource = ?1 AND token = ?2
+                     RETURNING expires_at, boot, deadline",
                 )?
-                .query_row([resource, token], |r| r.get(0))
+                .query_row([resource, token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            Ok(matches!(expires_at, Some(at) if at > now_ms()))
+            let now = clock::now();
+            Ok(gone
+                .is_some_and(|(at, boot, deadline)| now.live(Some(at), boot.as_deref(), deadline)))
         })
     }
 
@@ -100,15 +108,23 @@ impl Store {
         validate_ttl(ttl_ms)?;
         let (resource, token) = (resource.to_owned(), token.to_owned());
         self.write(true, move |c| {
-            let now = now_ms();
+            let now = clock::now();
+            let (expires_at, deadline) = now.after(ttl_ms);
             let changed = c
-                .prepare_cached(
-                    "
-                    UPDATE locks SET expires_at = ?3
-                    WHERE resource = ?1 AND token = ?2 AND expires_at > ?4
-                    ",
-                )?
-                .execute(params![resource, token, now + ttl_ms as i64, now])?;
+                .prepare_cached(concat!(
+                    "UPDATE locks SET expires_at = ?3, boot = ?4, deadline = ?5
+                     WHERE resource = ?1 AND token = ?2 AND ",
+                    live_sql!(4, 6, 7)
+                ))?
+                .execute(params![
+                    resource,
+                    token,
+                    expires_at,
+                    now.boot,
+                    deadline,
+                    now.boot_ms,
+                    now.wall
+                ])?;
             Ok(changed == 1)
         })
     }
@@ -116,13 +132,13 @@ impl Store {
     /// Live leases, by resource.
     pub fn list_locks(&self) -> Result<Vec<Lock>> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "
-                SELECT resource, token, fence, expires_at FROM locks
-                WHERE expires_at > ?1 ORDER BY resource
-                ",
-            )?;
-            let rows = stmt.query_map([now_ms()], |r| {
+            let mut stmt = c.prepare_cached(concat!(
+                "SELECT resource, token, fence, expires_at FROM locks WHERE ",
+                live_sql!(1, 2, 3),
+                " ORDER BY resource"
+            ))?;
+            let now = clock::now();
+            let rows = stmt.query_map(params![now.boot, now.boot_ms, now.wall], |r| {
                 Ok(Lock {
                     resource: r.get(0)?,
                     token: r.get(1)?,

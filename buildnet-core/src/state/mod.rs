@@ -7,9 +7,11 @@
 //! Reads use a small pool of read connections and, for the key-value store, a read cache that is
 //! emptied whenever the database changed in any process (see [`wal_watch`]).
 //!
-//! Expiry (key-value TTLs, lock leases) is decided by one clock, [`now_ms`], in this module.
+//! Expiry (key-value TTLs, lock leases) is decided by one clock, boot-relative, in [`clock`]:
+//! a step of the wall clock changes no deadline, and a reboot ends them all.
 
 mod builds;
+mod clock;
 mod group_commit;
 mod kv;
 mod locks;
@@ -172,6 +174,14 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX served_blob ON served (blob);
     ",
+    // 6: expiry on the boot clock (see `clock`): the boot a TTL'd row was written in and its
+    // deadline on that boot's `CLOCK_BOOTTIME`.
+    "
+    ALTER TABLE kv ADD COLUMN boot TEXT;
+    ALTER TABLE kv ADD COLUMN deadline INTEGER;
+    ALTER TABLE locks ADD COLUMN boot TEXT;
+    ALTER TABLE locks ADD COLUMN deadline INTEGER;
+    ",
 ];
 
 /// Options for opening a [`Store`].
@@ -265,13 +275,20 @@ impl Store {
     /// Deletes expired keys and lock leases; returns how many rows went.
     pub fn sweep_expired(&self) -> Result<usize> {
         self.write(false, |c| {
-            let now = now_ms();
+            let now = clock::now();
+            let now = rusqlite::params![now.boot, now.boot_ms, now.wall];
             let kv = c
-                .prepare_cached("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?1")?
-                .execute([now])?;
+                .prepare_cached(concat!(
+                    "DELETE FROM kv WHERE expires_at IS NOT NULL AND NOT ",
+                    clock::live_sql!(1, 2, 3)
+                ))?
+                .execute(now)?;
             let locks = c
-                .prepare_cached("DELETE FROM locks WHERE expires_at <= ?1")?
-                .execute([now])?;
+                .prepare_cached(concat!(
+                    "DELETE FROM locks WHERE NOT ",
+                    clock::live_sql!(1, 2, 3)
+                ))?
+                .execute(now)?;
             Ok(kv + locks)
         })
     }
