@@ -659,3 +659,24 @@ fn a_wall_clock_step_neither_frees_a_lease_nor_keeps_one_alive() {
         stdout(&o)
     );
 }
+
+#[test]
+fn old_builds_are_pruned_to_the_retention_setting() {
+    let (_dir, root) = workspace(
+        "retention:\n  builds: 3\ntargets:\n  t:\n    command: echo hi\n    cache: false\n",
+    );
+    for _ in 0..6 {
+        assert!(run(&root, &["build"], &[]).status.success());
+    }
+    let o = run(&root, &["builds", "--json", "--limit", "100"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed = stdout(&o);
+    let count = serde_json::from_str::<serde_json::Value>(&listed)
+        .map(|v| v.as_array().map_or(0, |a| a.len()))
+        .unwrap_or_else(|_| listed.lines().count());
+    assert_eq!(count, 3, "{listed}");
+    std::fs::write(root.join("buildnet.yaml"), "retention:\n  builds: 0\n").unwrap();
+    let o = run(&root, &["build"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("retention.builds"), "{}", stderr(&o));
+}

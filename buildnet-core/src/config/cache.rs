@@ -1,5 +1,5 @@
-//! The `cache:` and `remote_cache:` sections, and the tokens of the remote caches served
-//! (`server.cache_tokens`).
+//! The `cache:`, `retention:` and `remote_cache:` sections, and the tokens of the remote caches
+//! served (`server.cache_tokens`).
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +36,35 @@ impl CacheConfig {
         if self.max_artifact_bytes == 0 || self.max_artifact_bytes > max {
             return Err(Error::config(format!(
                 "field `cache.max_artifact_bytes`: must be between 1 and {max}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// How much history the state database keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Finished builds kept, newest first, with their target runs (default 1000). Older ones
+    /// are deleted after each build. Logs are kept for the last 100 builds regardless.
+    pub builds: u64,
+}
+
+/// The most builds `retention.builds` may keep.
+pub const MAX_RETAINED_BUILDS: u64 = 1_000_000;
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { builds: 1000 }
+    }
+}
+
+impl RetentionConfig {
+    pub(super) fn validate(&self) -> Result<()> {
+        if self.builds == 0 || self.builds > MAX_RETAINED_BUILDS {
+            return Err(Error::config(format!(
+                "field `retention.builds`: must be between 1 and {MAX_RETAINED_BUILDS}"
             )));
         }
         Ok(())

@@ -21,7 +21,7 @@ mod cache;
 mod target;
 
 pub use crate::workspace::{OutputLogs, Repo, TaskSpec};
-pub use cache::{CacheAccess, CacheConfig, CacheToken, RemoteCacheConfig};
+pub use cache::{CacheAccess, CacheConfig, CacheToken, RemoteCacheConfig, RetentionConfig};
 use target::validate_target;
 pub use target::{is_env_pattern, EnvMode, TargetConfig};
 
@@ -71,6 +71,7 @@ pub struct Config {
     /// (power loss too, at the cost of an fsync per commit).
     pub durability: Durability,
     pub cache: CacheConfig,
+    pub retention: RetentionConfig,
     /// The Turborepo-protocol remote cache builds read and write (turbo's `TURBO_API`,
     /// `TURBO_TOKEN`, `TURBO_TEAM` and `--cache` override it per build).
     pub remote_cache: Option<RemoteCacheConfig>,
@@ -165,6 +166,8 @@ struct RawConfig {
     durability: Durability,
     #[serde(default)]
     cache: CacheConfig,
+    #[serde(default)]
+    retention: RetentionConfig,
     #[serde(default)]
     remote_cache: Option<RemoteCacheConfig>,
     #[serde(default)]
@@ -268,6 +271,7 @@ impl Config {
             watch: raw.watch,
             durability: raw.durability,
             cache: raw.cache,
+            retention: raw.retention,
             remote_cache: raw.remote_cache,
             targets: raw.targets,
             turbo: raw.turbo,
@@ -411,6 +415,7 @@ impl Config {
             ));
         }
         self.cache.validate()?;
+        self.retention.validate()?;
         cache::validate_tokens(&self.server.cache_tokens)?;
         if let Some(remote) = &self.remote_cache {
             remote.validate()?;

@@ -22,6 +22,8 @@ use crate::{lock, runtime};
 
 /// How often a serving daemon sweeps expired keys and refreshes its worker record.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(15);
+/// A WAL larger than this is checkpointed and truncated by the maintenance loop.
+const WAL_TRUNCATE_BYTES: u64 = 16 * 1024 * 1024;
 /// How long `stop()` waits for open connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -290,6 +292,12 @@ async fn maintenance_loop(daemon: Daemon) {
         let result = tokio::task::spawn_blocking(move || {
             d.inner.store.sweep_expired()?;
             d.inner.store.worker_heartbeat(&d.inner.worker_id)?;
+            // A spike of writes (a long reader kept checkpoints from resetting the WAL) is
+            // folded back and the file truncated.
+            let wal = format!("{}-wal", d.config().db_path.display());
+            if std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES) {
+                d.inner.store.checkpoint()?;
+            }
             let max = d.config().cache.max_bytes;
             d.inner.cas.gc(max).map(|_| ())
         })

@@ -116,9 +116,14 @@ impl Daemon {
     }
 
     /// The daemons registered in this workspace's state (normally this one).
+    /// The daemons serving this state: a row not heartbeaten for five minutes is of a daemon
+    /// that died without removing it, and is left out (and pruned within the hour).
     pub fn daemons(&self) -> Result<Vec<WorkerRecord>> {
         self.check_open()?;
-        self.inner.store.workers()
+        let cutoff = crate::state::now_ms() - crate::orchestrator::STALE_WORKER_MS;
+        let mut workers = self.inner.store.workers()?;
+        workers.retain(|w| w.last_heartbeat >= cutoff);
+        Ok(workers)
     }
 
     /// Each worker slot and what it runs.

@@ -37,7 +37,7 @@ pub use graph::{Edges, TargetGraph};
 pub use logs::log_path;
 pub use options::{BuildOptions, MAX_CONCURRENCY};
 pub use outputs::Manifest;
-pub use queue::{QueueState, SlotInfo};
+pub use queue::{QueueState, SlotInfo, STALE_WORKER_MS};
 pub use target::ResolvedTarget;
 
 /// Runs builds. Shared by the daemon behind an `Arc`.

@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::logs::{prune_logs, KEEP_BUILD_LOGS};
+
+/// How often a building process prunes stale rows and truncates the WAL.
+const PRUNE_EVERY_MS: i64 = 3_600_000;
+/// A daemon's row not heartbeaten for this long is of a daemon that died (they beat every 15 s).
+pub const STALE_WORKER_MS: i64 = 5 * 60 * 1000;
 use super::{ActiveBuild, BuildCtx, BuildOptions, Orchestrator, TargetGraph};
 use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
@@ -104,6 +109,29 @@ impl Orchestrator {
                 tracing::warn!(%err, "building without the workspace's build lock");
                 true
             }
+        }
+    }
+
+    /// Keeps the database from growing: builds beyond `retention.builds` after every build,
+    /// and once an hour (in whichever process builds) the rows of dead daemons and deleted
+    /// files, then a checkpoint that truncates the WAL.
+    fn prune_history(&self, config: &Config) {
+        let pruned = self
+            .store
+            .prune_builds(config.retention.builds)
+            .and_then(|_| {
+                if self.store.due("prune", PRUNE_EVERY_MS)? {
+                    let exists = |p: &str| {
+                        let p = std::path::Path::new(p);
+                        !p.is_absolute() || p.symlink_metadata().is_ok()
+                    };
+                    self.store.prune_stale(STALE_WORKER_MS, exists)?;
+                    self.store.checkpoint()?;
+                }
+                Ok(())
+            });
+        if let Err(err) = pruned {
+            tracing::warn!(%err, "old history was not pruned");
         }
     }
 
@@ -334,6 +362,7 @@ impl Orchestrator {
         if let Err(err) = recorded {
             tracing::error!(build = ctx.id, %err, "could not record the end of a build");
         }
+        self.prune_history(ctx.config);
         self.events.publish(Event::BuildFinished {
             build_id: ctx.id.to_owned(),
             status,

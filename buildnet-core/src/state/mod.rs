@@ -15,6 +15,7 @@ mod clock;
 mod group_commit;
 mod kv;
 mod locks;
+mod prune;
 mod records;
 mod served;
 mod status;
@@ -33,6 +34,7 @@ use crate::lock;
 pub use builds::{BuildRecord, TargetRun};
 pub use kv::{KvEntry, KvPage};
 pub use locks::Lock;
+pub use prune::Pruned;
 pub use records::{ArtifactRecord, WorkerRecord};
 pub use served::{Protocol, ServedEntry, ServedMeta};
 pub use status::{BuildStatus, TargetStatus};
@@ -204,9 +206,27 @@ impl Default for StoreOptions {
 /// Handle to the state database. `Send + Sync`; share it behind an `Arc`.
 pub struct Store {
     path: PathBuf,
-    writer: WriteQueue,
+    /// Dropped by hand (see `Drop`), so a forked child can leave it unclosed.
+    writer: std::mem::ManuallyDrop<WriteQueue>,
     readers: Mutex<Vec<Connection>>,
     cache: Option<ReadCache>,
+    /// The fork generation the store was opened in ([`crate::runtime::fork_generation`]).
+    fork_generation: u64,
+}
+
+impl Drop for Store {
+    /// In a forked child the connections are the parent's: closing one there could checkpoint
+    /// and delete the WAL under the parent (SQLite's "how to corrupt" §2.6). The child forgets
+    /// them instead; their memory goes with the process.
+    fn drop(&mut self) {
+        if crate::runtime::fork_generation() != self.fork_generation {
+            let readers = std::mem::take(self.readers.get_mut().unwrap_or_else(|p| p.into_inner()));
+            std::mem::forget(readers);
+        } else {
+            // SAFETY: dropped once, here, and never used again (the store is being dropped).
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.writer) };
+        }
+    }
 }
 
 impl Store {
@@ -227,9 +247,13 @@ impl Store {
         };
         Ok(Store {
             path: path.to_path_buf(),
-            writer: WriteQueue::new(writer, options.durability == Durability::Full),
+            writer: std::mem::ManuallyDrop::new(WriteQueue::new(
+                writer,
+                options.durability == Durability::Full,
+            )),
             readers: Mutex::new(Vec::new()),
             cache,
+            fork_generation: crate::runtime::fork_generation(),
         })
     }
 
@@ -325,6 +349,7 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection> {
     conn.execute_batch(&format!("PRAGMA synchronous = {synchronous};"))?;
     conn.execute_batch(
         "
+        PRAGMA journal_size_limit = 67108864;
         PRAGMA cache_size = -64000;
         PRAGMA mmap_size = 268435456;
         PRAGMA temp_store = MEMORY;
@@ -471,6 +496,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state.db"), StoreOptions::default()).unwrap();
         (dir, store)
+    }
+
+    /// A forked child that drops its copy of the store must not close the parent's
+    /// connections: the last close checkpoints and deletes the WAL the parent still uses.
+    #[test]
+    fn a_forked_child_dropping_the_store_leaves_the_parents_database_alone() {
+        let (dir, store) = temp_store();
+        store.kv_set("before", "1", None).unwrap();
+        let _ = store.kv_get("before").unwrap();
+        let wal = dir.path().join("state.db-wal");
+        assert!(wal.exists());
+        crate::runtime::fork_generation();
+        // SAFETY: the child drops the store (no locks are held meanwhile: nothing else runs
+        // in this test) and exits at once.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            let store = unsafe { std::ptr::read(&store) };
+            drop(store);
+            // SAFETY: leaves the child without running the parent's destructors again.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: reaps the child forked above.
+        unsafe { libc::waitpid(child, &mut status, 0) };
+        assert_eq!(status, 0, "the child failed");
+        assert!(wal.exists(), "the child's close removed the parent's WAL");
+        store.kv_set("after", "2", None).unwrap();
+        drop(store);
+        let again = Store::open(&dir.path().join("state.db"), StoreOptions::default()).unwrap();
+        assert_eq!(again.kv_get("before").unwrap().as_deref(), Some("1"));
+        assert_eq!(again.kv_get("after").unwrap().as_deref(), Some("2"));
+        assert_eq!(again.integrity_check().unwrap(), "ok");
     }
 
     #[test]
