@@ -680,3 +680,55 @@ fn old_builds_are_pruned_to_the_retention_setting() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("retention.builds"), "{}", stderr(&o));
 }
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A `git checkout` of a large tree: 100,000 files appear in a few seconds. The OS's own event
+/// queue (16,384 by default) and ours (65,536 paths) overflow, the watcher rescans, and the
+/// build that follows sees every file; the daemon's memory stays bounded.
+#[test]
+fn a_storm_of_100000_file_events_is_followed_by_a_build_that_sees_them_all() {
+    let (_dir, root) = workspace(
+        "targets:\n  count:\n    command: ls src | wc -l > count.txt\n    inputs: [\"src/**\"]\n    cache: false\n",
+    );
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(root.join("src/first.txt"), "x").unwrap();
+    let server = common::serve(&root, &["--watch"], &[]);
+    let a = server.address.as_str();
+    let before = vm_hwm_kib(server.child.id());
+    for i in 0..100_000 {
+        std::fs::write(root.join(format!("src/f{i:06}.txt")), "").unwrap();
+    }
+    let count = common::wait_for(240, "a build that saw every file", || {
+        let text = std::fs::read_to_string(root.join("count.txt")).ok()?;
+        let (_, status) = common::http(a, "GET", "/api/v1/status", None, &[]);
+        let idle = status["builds"]["running"].as_array()?.is_empty()
+            && status["builds"]["queued"].as_array()?.is_empty();
+        (idle && text.trim() == "100001").then_some(text)
+    });
+    assert_eq!(count.trim(), "100001");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (_, body) = common::http(a, "GET", "/api/v1/builds?limit=100", None, &[]);
+    let builds = body["builds"].as_array().unwrap();
+    assert!(
+        (1..=4).contains(&builds.len()),
+        "{} builds followed the storm",
+        builds.len()
+    );
+    let peak = vm_hwm_kib(server.child.id());
+    eprintln!(
+        "storm: {} builds, peak RSS {before} -> {peak} KiB",
+        builds.len()
+    );
+    assert!(
+        peak < before + 256 * 1024,
+        "peak RSS grew from {before} to {peak} KiB"
+    );
+}

@@ -74,8 +74,8 @@ pub enum WatchMode {
 
 /// What the watch thread is told.
 enum Msg {
-    /// These paths changed.
-    Paths(Vec<PathBuf>),
+    /// Changed paths wait in [`Shared::changes`] (sent when it stops being empty).
+    Changed,
     /// Events were lost (the OS queue overflowed): assume everything changed.
     Rescan,
     /// Cookie `n` was seen: every change before it has been delivered.
@@ -92,8 +92,21 @@ pub struct Watcher {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Changed paths not yet handled: bounded, so a storm of events (a `git checkout` of a large
+/// tree) costs bounded memory. Past [`MAX_QUEUED_PATHS`] they are dropped and the watch loop
+/// rescans instead, as it does when the OS's own queue overflows: nothing is missed.
+#[derive(Default)]
+pub(crate) struct Changes {
+    paths: Vec<PathBuf>,
+    overflowed: bool,
+}
+
+/// Changed paths held before the watcher gives up on them and rescans.
+pub const MAX_QUEUED_PATHS: usize = 65_536;
+
 pub(crate) struct Shared {
     tx: mpsc::Sender<Msg>,
+    changes: Mutex<Changes>,
     mode: Mutex<WatchMode>,
     native: Mutex<Option<notify::RecommendedWatcher>>,
     poller: Mutex<Option<Poller>>,
@@ -128,6 +141,7 @@ impl Watcher {
         let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared {
             tx,
+            changes: Mutex::new(Changes::default()),
             mode: Mutex::new(WatchMode::Native),
             native: Mutex::new(None),
             poller: Mutex::new(None),
@@ -183,6 +197,34 @@ impl Watcher {
         }
     }
 }
+impl Shared {
+    /// Queues changed paths for the watch loop (in order with the messages sent after it).
+    fn queue_paths(&self, paths: Vec<PathBuf>) {
+        let mut changes = lock(&self.changes);
+        let was_empty = changes.paths.is_empty() && !changes.overflowed;
+        if changes.overflowed {
+            return;
+        }
+        if changes.paths.len() + paths.len() > MAX_QUEUED_PATHS {
+            changes.paths = Vec::new();
+            changes.overflowed = true;
+        } else {
+            changes.paths.extend(paths);
+        }
+        drop(changes);
+        if was_empty {
+            let _ = self.tx.send(Msg::Changed);
+        }
+    }
+
+    /// Takes what is queued: the paths, or `None` when there were too many (rescan).
+    fn take_changes(&self) -> Option<Vec<PathBuf>> {
+        let mut changes = lock(&self.changes);
+        let taken = std::mem::take(&mut *changes);
+        (!taken.overflowed).then_some(taken.paths)
+    }
+}
+
 impl Drop for Watcher {
     fn drop(&mut self) {
         self.stop();

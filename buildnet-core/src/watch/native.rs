@@ -15,6 +15,7 @@ impl Shared {
     /// Watches every folder of the workspace natively. Fails when the OS refuses a watch.
     pub(super) fn start_native(self: &Arc<Self>) -> Result<()> {
         let tx = self.tx.clone();
+        let queue = Arc::clone(self);
         let cookie_dir = self.cookie_dir.clone();
         let handler = move |res: notify::Result<notify::Event>| {
             let event = match res {
@@ -48,7 +49,7 @@ impl Shared {
                 }
             }
             if !paths.is_empty() {
-                let _ = tx.send(Msg::Paths(paths));
+                queue.queue_paths(paths);
             }
         };
         let mut watcher = notify::recommended_watcher(handler)

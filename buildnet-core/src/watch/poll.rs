@@ -36,7 +36,7 @@ impl Shared {
                 let changed = diff(&snapshot, &fresh);
                 snapshot = fresh;
                 if !changed.is_empty() {
-                    let _ = shared.tx.send(Msg::Paths(changed));
+                    shared.queue_paths(changed);
                 }
                 if let Some(n) = cookie {
                     let _ = shared.tx.send(Msg::Cookie(n));

@@ -133,14 +133,20 @@ impl WatchLoop {
                     .max(Duration::from_millis(5)),
                 (None, None) => Duration::from_secs(3600),
             };
-            match rx.recv_timeout(timeout) {
-                Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Ok(Msg::Paths(paths)) => self.changed(paths, false),
-                Ok(Msg::Rescan) => {
-                    self.hasher.invalidate_all();
-                    let all: Vec<String> = self.config.targets.keys().cloned().collect();
-                    self.add_pending(all, "(rescan)".into());
+            let msg = rx.recv_timeout(timeout);
+            // Paths queued before this message was sent are handled before it (a cookie means
+            // every earlier change was seen).
+            if !matches!(msg, Ok(Msg::Stop)) {
+                match self.shared.take_changes() {
+                    Some(paths) if paths.is_empty() => {}
+                    Some(paths) => self.changed(paths, false),
+                    None => self.rescan(),
                 }
+            }
+            match msg {
+                Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Ok(Msg::Changed) => {}
+                Ok(Msg::Rescan) => self.rescan(),
                 Ok(Msg::Covered(targets, n)) => {
                     self.pending
                         .retain(|t, seen| !(targets.contains(t) && *seen < n));
@@ -163,6 +169,13 @@ impl WatchLoop {
             self.maybe_build();
         }
         self.hasher.disable_tree_cache();
+    }
+
+    /// Events were lost: every tree may have changed, and every target is pending.
+    fn rescan(&mut self) {
+        self.hasher.invalidate_all();
+        let all: Vec<String> = self.config.targets.keys().cloned().collect();
+        self.add_pending(all, "(rescan)".into());
     }
 
     /// Handles changed `paths`. `listed`: they come from listing folders just watched, which
