@@ -48,10 +48,15 @@ pub fn prepare(state_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Takes group and other permissions off `path` (when this user owns it).
+/// Takes group and other permissions off `path`, when this user owns it and may write it (a
+/// file someone made read-only stays so).
 pub fn make_private(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path.display(), e))?;
-    if meta.permissions().mode() & 0o077 != 0 {
+    // SAFETY: geteuid(2) only reads this process's credentials.
+    let mine = meta.uid() == unsafe { libc::geteuid() };
+    let writable = meta.permissions().mode() & 0o200 != 0;
+    if mine && writable && meta.permissions().mode() & 0o077 != 0 {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
             .map_err(|e| Error::io(format!("making {} private", path.display()), e))?;
     }
@@ -80,13 +85,47 @@ pub fn create_private(path: &Path) -> Result<File> {
 /// share of the lock and leaves a valid descriptor for its copy of this value to close.
 #[derive(Debug)]
 pub struct FileLock {
+    /// Dropped before `file` (fields drop in order): never a slot naming a closed descriptor.
+    _forgotten: ForkForgotten,
     file: File,
     path: PathBuf,
+}
+
+/// The descriptors a forked child lets go of (-1: a free slot): the locks this process holds,
+/// and the write ends of its commands' lifelines (`process::orphans`).
+static HELD: [AtomicI32; 4096] = [const { AtomicI32::new(-1) }; 4096];
+
+/// A descriptor a forked child points at `/dev/null` ([`forget_in_child`]); registered while
+/// this value lives. Drop it before the descriptor is closed.
+#[derive(Debug)]
+pub(crate) struct ForkForgotten {
+    fd: i32,
     slot: Option<usize>,
 }
 
-/// The descriptors of the locks this process holds (-1: a free slot).
-static HELD: [AtomicI32; 16] = [const { AtomicI32::new(-1) }; 16];
+impl ForkForgotten {
+    pub(crate) fn new(fd: i32) -> ForkForgotten {
+        WATCH_FORKS.call_once(|| {
+            // SAFETY: registers a 'static handler that makes only async-signal-safe calls, as
+            // the child side of fork() requires.
+            unsafe {
+                libc::pthread_atfork(None, None, Some(forget_in_child));
+            }
+        });
+        ForkForgotten {
+            fd,
+            slot: remember(fd),
+        }
+    }
+}
+
+impl Drop for ForkForgotten {
+    fn drop(&mut self) {
+        if let Some(i) = self.slot {
+            let _ = HELD[i].compare_exchange(self.fd, -1, Ordering::SeqCst, Ordering::SeqCst);
+        }
+    }
+}
 
 fn remember(fd: i32) -> Option<usize> {
     (0..HELD.len()).find(|&i| {
@@ -98,9 +137,9 @@ fn remember(fd: i32) -> Option<usize> {
 
 static WATCH_FORKS: std::sync::Once = std::sync::Once::new();
 
-/// The child side of `fork` (a `pthread_atfork` handler, registered with the first lock): lets
-/// go of the parent's locks without closing descriptors the child's copies of [`FileLock`]
-/// still own. Only async-signal-safe calls (`open`, `dup2`, `close`).
+/// The child side of `fork` (a `pthread_atfork` handler, registered with the first descriptor):
+/// lets go of the parent's locks and lifelines without closing descriptors the child's copies
+/// of their owners still hold. Only async-signal-safe calls (`open`, `dup3`, `close`).
 extern "C" fn forget_in_child() {
     let mut null = -1;
     for slot in &HELD {
@@ -115,25 +154,13 @@ extern "C" fn forget_in_child() {
                 return;
             }
         }
-        // SAFETY: replaces a descriptor this process owns with /dev/null; async-signal-safe.
-        unsafe { libc::dup2(null, fd) };
+        // SAFETY: replaces a descriptor this process owns with /dev/null, close-on-exec as
+        // the original was; async-signal-safe.
+        unsafe { libc::dup3(null, fd, libc::O_CLOEXEC) };
     }
     if null >= 0 {
         // SAFETY: closes the descriptor opened just above.
         unsafe { libc::close(null) };
-    }
-}
-
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        if let Some(i) = self.slot {
-            let _ = HELD[i].compare_exchange(
-                self.file.as_raw_fd(),
-                -1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            );
-        }
     }
 }
 
@@ -153,15 +180,8 @@ impl FileLock {
     pub fn try_acquire(path: &Path) -> Result<Option<FileLock>> {
         let file = Self::open(path)?;
         if flock(&file, libc::LOCK_EX | libc::LOCK_NB).map_err(|e| Error::io(path.display(), e))? {
-            WATCH_FORKS.call_once(|| {
-                // SAFETY: registers a 'static handler that makes only async-signal-safe calls,
-                // as the child side of fork() requires.
-                unsafe {
-                    libc::pthread_atfork(None, None, Some(forget_in_child));
-                }
-            });
             let lock = FileLock {
-                slot: remember(file.as_raw_fd()),
+                _forgotten: ForkForgotten::new(file.as_raw_fd()),
                 file,
                 path: path.to_path_buf(),
             };

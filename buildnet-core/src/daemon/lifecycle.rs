@@ -79,28 +79,16 @@ impl Daemon {
         let address = serving.address;
         let maintenance = runtime::get()?.spawn(maintenance_loop(self.clone()));
         let now = now_ms();
-        let registered = self
-            .inner
-            .store
-            .worker_register(&WorkerRecord {
-                id: self.inner.worker_id.clone(),
+        let registered = self.register_worker(address, now).and_then(|_| {
+            DaemonFile {
                 pid: std::process::id(),
-                host: address.ip().to_string(),
-                port: address.port(),
-                status: "serving".into(),
+                worker_id: self.inner.worker_id.clone(),
+                address: address.to_string(),
+                version: VERSION.to_string(),
                 started_at: now,
-                last_heartbeat: now,
-            })
-            .and_then(|_| {
-                DaemonFile {
-                    pid: std::process::id(),
-                    worker_id: self.inner.worker_id.clone(),
-                    address: address.to_string(),
-                    version: VERSION.to_string(),
-                    started_at: now,
-                }
-                .write(&config.state_dir)
-            });
+            }
+            .write(&config.state_dir)
+        });
         if let Err(err) = registered {
             serving.task.abort();
             maintenance.abort();
@@ -125,6 +113,19 @@ impl Daemon {
             address: address.to_string(),
         });
         Ok(address)
+    }
+
+    /// This daemon's row among the daemons serving the state.
+    fn register_worker(&self, address: SocketAddr, started_at: i64) -> Result<()> {
+        self.inner.store.worker_register(&WorkerRecord {
+            id: self.inner.worker_id.clone(),
+            pid: std::process::id(),
+            host: address.ip().to_string(),
+            port: address.port(),
+            status: "serving".into(),
+            started_at,
+            last_heartbeat: now_ms(),
+        })
     }
 
     /// Stops the HTTP server gracefully (open requests get [`SHUTDOWN_GRACE`] to finish).
@@ -291,7 +292,13 @@ async fn maintenance_loop(daemon: Daemon) {
         let d = daemon.clone();
         let result = tokio::task::spawn_blocking(move || {
             d.inner.store.sweep_expired()?;
-            d.inner.store.worker_heartbeat(&d.inner.worker_id)?;
+            if !d.inner.store.worker_heartbeat(&d.inner.worker_id)? {
+                // Pruned while this daemon slept (a suspend longer than the stale limit).
+                let serving = lock(&d.inner.server).as_ref().map(|r| r.serving.address);
+                if let Some(address) = serving {
+                    d.register_worker(address, now_ms())?;
+                }
+            }
             // A spike of writes (a long reader kept checkpoints from resetting the WAL) is
             // folded back and the file truncated.
             let wal = format!("{}-wal", d.config().db_path.display());

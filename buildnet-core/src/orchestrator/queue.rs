@@ -86,6 +86,14 @@ impl Orchestrator {
         held: &mut Option<crate::state_dir::FileLock>,
     ) -> bool {
         let path = crate::state_dir::build_lock_path(&ctx.config.state_dir);
+        // A build started by a command of the build holding the lock (a script calling
+        // `buildnet build`) would wait for its own parent for ever: it runs beside it instead.
+        let owner = std::env::var(super::run::BUILD_OWNER_VAR).ok();
+        let holder = crate::state_dir::holder(&path).map(|p| p.to_string());
+        if owner.is_some() && owner == holder && crate::state_dir::is_locked(&path) {
+            tracing::info!("a build inside a build of this workspace does not wait for it");
+            return true;
+        }
         let got = crate::state_dir::FileLock::acquire(
             &path,
             || ctx.active.stop.load(Ordering::Relaxed),

@@ -238,7 +238,13 @@ impl Orchestrator {
                 if let Some(parent) = dest.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
                 }
-                std::fs::copy(&log_path, &dest).map_err(|e| Error::io(dest.display(), e))?;
+                // The contents only: the stored log is private (0600), this copy is the
+                // workspace's, with the mode any new file gets there (as a restore gives it).
+                std::fs::File::open(&log_path)
+                    .and_then(|mut from| {
+                        std::io::copy(&mut from, &mut std::fs::File::create(&dest)?)
+                    })
+                    .map_err(|e| Error::io(dest.display(), e))?;
             }
             let paths = outputs::collect(&ctx.config.root, &target.cwd, &target.outputs)?;
             run.warnings.extend(target.output_warnings(&paths));
@@ -485,8 +491,17 @@ fn command_env(
         }
         env.push(("TURBO_HASH".into(), short_hash(key).into()));
     }
+    // A `buildnet build` run by this command must not wait for the workspace's build lock that
+    // this very process holds.
+    env.push((
+        BUILD_OWNER_VAR.into(),
+        std::process::id().to_string().into(),
+    ));
     env
 }
+
+/// Names the process whose build runs a command (see `wait_workspace`).
+pub(super) const BUILD_OWNER_VAR: &str = "BUILDNET_BUILD_OWNER";
 
 /// The 16-hex form of a key that turbo users see (`TURBO_HASH`, dry runs, log lines).
 pub fn short_hash(key: &str) -> &str {

@@ -142,6 +142,9 @@ pub fn run(
     let group = Group {
         pgid: pid as i32,
         child,
+        _forgotten: crate::state_dir::ForkForgotten::new(std::os::fd::AsRawFd::as_raw_fd(
+            &lifeline_held,
+        )),
         _lifeline: lifeline_held,
         _record: spec
             .running_dir
@@ -249,6 +252,8 @@ pub fn run(
 struct Group {
     pgid: i32,
     child: std::process::Child,
+    /// A forked child of this process lets go of the lifeline (dropped before it).
+    _forgotten: crate::state_dir::ForkForgotten,
     /// The write end of the lifeline: if this process dies, its closing ends the group.
     _lifeline: File,
     _record: Option<orphans::RunRecord>,

@@ -18,9 +18,11 @@
 use std::path::{Path, PathBuf};
 
 /// The shell program a command runs under: it moves the lifeline (stdin) to fd 3, starts the
-/// watcher on it, gives the command `/dev/null` as stdin and becomes the command.
+/// watcher on it (forked twice, so it stays in the group but is no child of the command: a
+/// program that waits for all its children is not kept waiting), gives the command `/dev/null`
+/// as stdin and becomes the command.
 pub(super) const WRAPPER: &str = "exec 3<&0 </dev/null
-(trap '' HUP INT TERM; read -r _ <&3; kill -9 0) >/dev/null 2>&1 &
+( (trap '' HUP INT TERM; read -r _ <&3; kill -9 0) >/dev/null 2>&1 & )
 exec 3<&-
 exec /bin/sh -c \"$1\"";
 
@@ -52,19 +54,37 @@ impl Drop for RunRecord {
     }
 }
 
-/// Records the group `pgid` (its leader is `pgid`) as run by this process. A record that cannot
-/// be written only costs the next-open clean-up, so it is not an error.
+/// This boot's id (`/proc/sys/kernel/random/boot_id`): start times count from the boot.
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn session_of(pid: i32) -> i32 {
+    // SAFETY: getsid(2) only reads the process table.
+    unsafe { libc::getsid(pid) }
+}
+
+/// Records the group `pgid` (its leader is `pgid`) as run by this process: the owner's pid and
+/// start time, the leader's start time, the boot, the session (the group is in the owner's),
+/// then the command. Written whole (a temporary, then a rename), so a reader never sees half.
+/// A record that cannot be written only costs the next-open clean-up, so it is not an error.
 pub(super) fn record(dir: &Path, pgid: i32, command: &str) -> Option<RunRecord> {
     let owner = std::process::id() as i32;
     let text = format!(
-        "{owner} {} {}\n{command}\n",
+        "{owner} {} {} {} {}\n{command}\n",
         start_time(owner)?,
-        start_time(pgid)?
+        start_time(pgid)?,
+        boot_id(),
+        session_of(0),
     );
     std::fs::create_dir_all(dir).ok()?;
     let path = dir.join(pgid.to_string());
-    let mut file = crate::state_dir::create_private(&path).ok()?;
+    let tmp = dir.join(format!(".{pgid}.tmp"));
+    let mut file = crate::state_dir::create_private(&tmp).ok()?;
     std::io::Write::write_all(&mut file, text.as_bytes()).ok()?;
+    std::fs::rename(&tmp, &path).ok()?;
     Some(RunRecord { path })
 }
 
@@ -83,6 +103,7 @@ pub fn reap(dir: &Path) -> Vec<Orphan> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
+    let this_boot = boot_id();
     let mut reaped = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
@@ -98,19 +119,32 @@ pub fn reap(dir: &Path) -> Vec<Orphan> {
             continue;
         };
         let (head, command) = text.split_once('\n').unwrap_or((&text, ""));
-        let fields: Vec<u64> = head
-            .split_whitespace()
-            .filter_map(|f| f.parse().ok())
-            .collect();
-        let [owner, owner_start, leader_start] = fields[..] else {
+        let fields: Vec<&str> = head.split_whitespace().collect();
+        let parsed = match fields[..] {
+            [owner, owner_start, leader_start, boot, session] => (|| {
+                Some((
+                    owner.parse::<i32>().ok()?,
+                    owner_start.parse::<u64>().ok()?,
+                    leader_start.parse::<u64>().ok()?,
+                    boot,
+                    session.parse::<i32>().ok()?,
+                ))
+            })(),
+            _ => None,
+        };
+        let Some((owner, owner_start, leader_start, boot, session)) = parsed else {
             let _ = std::fs::remove_file(&path);
             continue;
         };
-        let owner = owner as i32;
         if start_time(owner) == Some(owner_start) {
             continue; // the owner still runs: its commands are its own business
         }
-        let members = group_members(pgid, leader_start);
+        // From another boot, every process it names is long gone and its numbers mean nothing.
+        let members = if boot == this_boot {
+            group_members(pgid, leader_start, session)
+        } else {
+            Vec::new()
+        };
         for pid in &members {
             // SAFETY: kill(2) of a process found in our group above.
             unsafe { libc::kill(*pid, libc::SIGKILL) };
@@ -127,8 +161,9 @@ pub fn reap(dir: &Path) -> Vec<Orphan> {
 }
 
 /// The live processes of group `pgid` that belong to the recorded group: a leader with another
-/// start time means the id was reused, and members started before the leader are not ours.
-fn group_members(pgid: i32, leader_start: u64) -> Vec<i32> {
+/// start time means the id was reused, and members started before the leader, or in another
+/// session than the owner's, are not ours.
+fn group_members(pgid: i32, leader_start: u64, session: i32) -> Vec<i32> {
     if start_time(pgid).is_some_and(|t| t != leader_start) {
         return Vec::new();
     }
@@ -139,7 +174,9 @@ fn group_members(pgid: i32, leader_start: u64) -> Vec<i32> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
-            stat_fields(*pid).is_some_and(|(pgrp, start)| pgrp == pgid && start >= leader_start)
+            stat_fields(*pid).is_some_and(|(pgrp, start)| {
+                pgrp == pgid && start >= leader_start && session_of(*pid) == session
+            })
         })
         .collect()
 }
@@ -172,12 +209,17 @@ mod tests {
     fn groups_of_a_dead_owner_are_killed_and_live_owners_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let mut group = std::process::Command::new("/bin/sh")
-            .args(["-c", "sleep 300 & sleep 300"])
+            .args(["-c", "sleep 300 & echo $! > bg.pid; sleep 300"])
+            .current_dir(dir.path())
             .process_group(0)
             .spawn()
             .unwrap();
         let pgid = group.id() as i32;
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        let bg = dir.path().join("bg.pid");
+        while std::fs::read_to_string(&bg).map_or(true, |s| !s.ends_with('\n')) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::fs::remove_file(&bg).unwrap();
         // A record of ours (the owner lives) is left alone.
         let ours = record(dir.path(), pgid, "sleep 300").unwrap();
         assert!(reap(dir.path()).is_empty());
@@ -187,11 +229,26 @@ mod tests {
         let dead_pid = gone.id();
         gone.wait().unwrap();
         let leader = start_time(pgid).unwrap();
-        std::fs::write(
-            dir.path().join(pgid.to_string()),
-            format!("{dead_pid} 1 {leader}\nsleep 300\n"),
-        )
-        .unwrap();
+        let record = |boot: &str| {
+            std::fs::write(
+                dir.path().join(pgid.to_string()),
+                format!(
+                    "{dead_pid} 1 {leader} {boot} {}\nsleep 300\n",
+                    session_of(0)
+                ),
+            )
+            .unwrap()
+        };
+        // Of another boot: nothing is killed, the record is forgotten.
+        record("another-boot");
+        let reaped = reap(dir.path());
+        assert_eq!(reaped.len(), 1);
+        assert_eq!(reaped[0].killed, 0);
+        assert!(
+            group.try_wait().unwrap().is_none(),
+            "a record of another boot killed"
+        );
+        record(&boot_id());
         let reaped = reap(dir.path());
         assert_eq!(reaped.len(), 1, "{reaped:?}");
         assert!(reaped[0].killed >= 2, "the shell and its background sleep");

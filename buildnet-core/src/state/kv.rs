@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -88,10 +87,9 @@ impl Store {
         Ok(value)
     }
 
-    /// The live value of `key` and, when it expires, the moment it does.
-    fn kv_get_from_db(&self, key: &str) -> Result<Option<(String, Option<Instant>)>> {
+    /// The live value of `key` and, when it expires, its deadline on this boot's clock.
+    fn kv_get_from_db(&self, key: &str) -> Result<Option<(String, Option<i64>)>> {
         let now = clock::now();
-        let started = Instant::now();
         let row: Option<ValueRow> = self.read(|c| {
             Ok(c.prepare_cached(concat!(
                 "SELECT value, expires_at, boot, deadline FROM kv WHERE key = ?1 AND ",
@@ -104,8 +102,7 @@ impl Store {
         })?;
         Ok(row.map(|(value, at, boot, deadline)| {
             let left = now.left(at, boot.as_deref(), deadline);
-            let until = left.map(|ms| started + Duration::from_millis(ms.max(0) as u64));
-            (value, until)
+            (value, left.map(|ms| now.boot_ms + ms))
         }))
     }
 
@@ -259,13 +256,14 @@ pub(super) struct ReadCache {
 
 struct CacheInner {
     version: WalVersion,
-    /// Key -> value and the moment it expires; `None` records a key known to be absent.
-    entries: HashMap<String, Option<(String, Option<Instant>)>>,
+    /// Key -> value and its deadline on the boot clock (which, unlike `Instant`, counts a
+    /// suspend); `None` records a key known to be absent.
+    entries: HashMap<String, Option<(String, Option<i64>)>>,
     /// Bytes of the keys and values in `entries`.
     bytes: usize,
 }
 
-fn entry_bytes(key: &str, found: &Option<(String, Option<Instant>)>) -> usize {
+fn entry_bytes(key: &str, found: &Option<(String, Option<i64>)>) -> usize {
     key.len() + found.as_ref().map_or(0, |(v, _)| v.len())
 }
 
@@ -294,14 +292,14 @@ impl ReadCache {
         match inner.entries.get(key)? {
             None => Some(None),
             Some((value, until)) => match until {
-                Some(at) if *at <= Instant::now() => None,
+                Some(at) if *at <= clock::now().boot_ms => None,
                 _ => Some(Some(value.clone())),
             },
         }
     }
 
     /// Remembers what a read that started at `version` found.
-    fn insert(&self, version: &WalVersion, key: &str, found: Option<(String, Option<Instant>)>) {
+    fn insert(&self, version: &WalVersion, key: &str, found: Option<(String, Option<i64>)>) {
         let mut inner = lock(&self.inner);
         if inner.version != *version {
             return;

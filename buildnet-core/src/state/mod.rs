@@ -478,8 +478,13 @@ fn make_private(path: &Path) -> Result<()> {
     }
     for suffix in ["", "-wal", "-shm"] {
         let file = PathBuf::from(format!("{}{suffix}", path.display()));
-        if file.exists() {
-            crate::state_dir::make_private(&file, crate::state_dir::FILE_MODE)?;
+        if !file.exists() {
+            continue;
+        }
+        // A database someone else owns (a shared cache) or keeps read-only on purpose keeps
+        // its mode: SQLite then says what it can and cannot do with it.
+        if let Err(err) = crate::state_dir::make_private(&file, crate::state_dir::FILE_MODE) {
+            tracing::warn!(%err, "the state database stays readable by others");
         }
     }
     Ok(())

@@ -191,12 +191,15 @@ impl Store {
     }
 
     /// Records that a daemon is still alive.
-    pub fn worker_heartbeat(&self, id: &str) -> Result<()> {
+    /// Records that daemon `id` is alive; `false` if its row is gone (pruned after a long
+    /// suspend): it must register again.
+    pub fn worker_heartbeat(&self, id: &str) -> Result<bool> {
         let id = id.to_owned();
         self.write(true, move |c| {
-            c.prepare_cached("UPDATE workers SET last_heartbeat = ?2 WHERE id = ?1")?
+            let changed = c
+                .prepare_cached("UPDATE workers SET last_heartbeat = ?2 WHERE id = ?1")?
                 .execute(params![id, now_ms()])?;
-            Ok(())
+            Ok(changed == 1)
         })
     }
 
