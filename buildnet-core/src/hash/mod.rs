@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 const PARALLEL_THRESHOLD: u64 = 128 * 1024;
 
 /// The piece a large file is read in (a power of two, so blake3's parallel split stays even).
-const PIECE: usize = 4 * 1024 * 1024;
+const PIECE: usize = 8 * 1024 * 1024;
 
 /// xxh3, 64-bit, seed 0 (the same value as `xxhsum -H3`).
 pub fn xxh3_64(data: &[u8]) -> u64 {
@@ -55,17 +55,92 @@ fn blake3_read(mut file: std::fs::File, len: u64, parallel: bool) -> std::io::Re
         hasher.update_reader(file)?;
         return Ok(hasher.finalize());
     }
-    let mut buf = vec![0u8; PIECE.min(len as usize + 1)];
-    loop {
-        let n = read_full(&mut file, &mut buf)?;
-        if parallel {
-            hasher.update_rayon(&buf[..n]);
-        } else {
+    if !parallel {
+        let mut buf = AlignedBuf::new(PIECE.min(len as usize + 1));
+        loop {
+            let n = read_full(&mut file, &mut buf)?;
             hasher.update(&buf[..n]);
+            if n < buf.len() {
+                return Ok(hasher.finalize());
+            }
         }
-        if n < buf.len() {
-            return Ok(hasher.finalize());
+    }
+    // A reader thread fills the next piece while the pool hashes this one, so the pool's
+    // threads are never left idle waiting for a read (which costs more than the read).
+    let (full_tx, full_rx) =
+        std::sync::mpsc::sync_channel::<std::io::Result<(AlignedBuf, usize)>>(1);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<AlignedBuf>();
+    for _ in 0..2 {
+        let _ = empty_tx.send(AlignedBuf::new(PIECE));
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            while let Ok(mut buf) = empty_rx.recv() {
+                let read = read_full(&mut file, &mut buf);
+                let last = !matches!(read, Ok(n) if n == buf.len());
+                if full_tx.send(read.map(|n| (buf, n))).is_err() || last {
+                    return;
+                }
+            }
+        });
+        loop {
+            let (buf, n) = full_rx
+                .recv()
+                .map_err(|_| std::io::Error::other("the reading thread ended early"))??;
+            hasher.update_rayon(&buf[..n]);
+            if n < buf.len() {
+                return Ok(hasher.finalize());
+            }
+            let _ = empty_tx.send(buf);
         }
+    })
+}
+
+/// A zeroed buffer that starts on a page boundary. Reads into a large heap buffer (which malloc
+/// maps with a 16-byte header, so it starts mid-page) were measured 5x slower in the kernel
+/// here than into a page-aligned one: 650 ms against 130 ms of system time for 1 GiB.
+pub(crate) struct AlignedBuf {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the buffer is plain bytes owned by this value alone.
+unsafe impl Send for AlignedBuf {}
+
+impl AlignedBuf {
+    const ALIGN: usize = 4096;
+
+    pub(crate) fn new(len: usize) -> AlignedBuf {
+        let len = len.max(1);
+        let layout = std::alloc::Layout::from_size_align(len, Self::ALIGN).expect("a sane size");
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr =
+            std::ptr::NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        AlignedBuf { ptr, len }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        let layout = std::alloc::Layout::from_size_align(self.len, Self::ALIGN).expect("as made");
+        // SAFETY: allocated in `new` with this layout, freed once.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
+    }
+}
+
+impl std::ops::Deref for AlignedBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `len` initialized (zeroed) bytes owned by this value.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for AlignedBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and `&mut self` makes the access unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
 
@@ -87,7 +162,7 @@ fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize>
 pub fn xxh3_file(path: &Path) -> Result<u64> {
     let mut file = open_regular(path)?;
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = AlignedBuf::new(256 * 1024);
     loop {
         let n = file
             .read(&mut buf)

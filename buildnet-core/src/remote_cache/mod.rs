@@ -346,7 +346,7 @@ impl<'a> RemoteCache<'a> {
         let team_id = self.settings.team_id.as_deref().unwrap_or("");
         let mut mac = signature_mac(key.as_bytes(), hash, team_id, size);
         let mut file = File::open(path).map_err(|e| Error::io(path.display(), e))?;
-        let mut buf = vec![0u8; 256 * 1024];
+        let mut buf = crate::hash::AlignedBuf::new(256 * 1024);
         loop {
             let n = file
                 .read(&mut buf)
