@@ -22,6 +22,9 @@ const PARALLEL_THRESHOLD: u64 = 128 * 1024;
 /// The piece a large file is read in (a power of two, so blake3's parallel split stays even).
 const PIECE: usize = 8 * 1024 * 1024;
 
+/// The piece a large file is read in when it is hashed on one thread.
+const SINGLE_PIECE: usize = 1024 * 1024;
+
 /// xxh3, 64-bit, seed 0 (the same value as `xxhsum -H3`).
 pub fn xxh3_64(data: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(data)
@@ -56,14 +59,21 @@ fn blake3_read(mut file: std::fs::File, len: u64, parallel: bool) -> std::io::Re
         return Ok(hasher.finalize());
     }
     if !parallel {
-        let mut buf = AlignedBuf::new(PIECE.min(len as usize + 1));
-        loop {
-            let n = read_full(&mut file, &mut buf)?;
-            hasher.update(&buf[..n]);
-            if n < buf.len() {
-                return Ok(hasher.finalize());
-            }
+        // The tree hasher calls this for every large file on the pool's threads: one buffer
+        // per thread, kept, rather than a fresh mapping per file.
+        thread_local! {
+            static BUF: std::cell::RefCell<AlignedBuf> = std::cell::RefCell::new(AlignedBuf::new(SINGLE_PIECE));
         }
+        return BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            loop {
+                let n = read_full(&mut file, &mut buf)?;
+                hasher.update(&buf[..n]);
+                if n < buf.len() {
+                    return Ok(hasher.finalize());
+                }
+            }
+        });
     }
     // A reader thread fills the next piece while the pool hashes this one, so the pool's
     // threads are never left idle waiting for a read (which costs more than the read).
