@@ -436,26 +436,14 @@ impl ArtifactStore {
         executable: bool,
     ) -> Result<bool> {
         let dest = root.join(rel);
-        let parts: Vec<&std::ffi::OsStr> = rel
-            .components()
-            .map(|c| match c {
-                std::path::Component::Normal(p) => Ok(p),
-                _ => Err(Error::invalid_argument(format!(
-                    "refusing to restore {}: not a plain relative path",
-                    rel.display()
-                ))),
-            })
-            .collect::<Result<_>>()?;
-        let Some((name, dirs)) = parts.split_last() else {
-            return Err(Error::invalid_argument("restoring to an empty path"));
-        };
+        let (dirs, name) = crate::confined::plain_parts(rel)?;
         let path = self.blob_path(hash)?;
         let mut src = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(Error::io(path.display(), e)),
         };
-        let dir = crate::confined::open_beneath(root, dirs)?;
+        let dir = crate::confined::open_beneath(root, &dirs)?;
         let tmp = std::ffi::OsString::from(format!(".buildnet-restore-{}", random_token()?));
         let mode = if executable { 0o777 } else { 0o666 };
         let copied = dir

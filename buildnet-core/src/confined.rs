@@ -164,6 +164,25 @@ impl Dir {
     }
 }
 
+/// `rel` as its folders and its file name, provided it is only plain names (no `..`, not
+/// absolute, not empty).
+pub fn plain_parts(rel: &Path) -> Result<(Vec<&OsStr>, &OsStr)> {
+    let parts: Vec<&OsStr> = rel
+        .components()
+        .map(|c| match c {
+            std::path::Component::Normal(p) => Ok(p),
+            _ => Err(Error::invalid_argument(format!(
+                "{}: not a plain relative path",
+                rel.display()
+            ))),
+        })
+        .collect::<Result<_>>()?;
+    match parts.split_last() {
+        Some((name, dirs)) => Ok((dirs.to_vec(), name)),
+        None => Err(Error::invalid_argument("an empty path")),
+    }
+}
+
 /// Opens the folders `dirs` below `root` one by one (creating missing ones), never through a
 /// symbolic link.
 pub fn open_beneath(root: &Path, dirs: &[&OsStr]) -> Result<Dir> {

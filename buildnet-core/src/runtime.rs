@@ -94,6 +94,17 @@ pub(crate) fn fork_generation() -> u64 {
     FORKS.load(Ordering::Relaxed)
 }
 
+/// This boot's id (`/proc/sys/kernel/random/boot_id`), read once; `""` where there is none.
+/// Lease deadlines and the records of running commands are only meaningful within one boot.
+pub(crate) fn boot_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    })
+}
+
 /// Whether rayon's global pool may be used: not in a forked child, where its threads do not
 /// exist (work queued there would wait forever); callers then work on the calling thread.
 pub(crate) fn parallel() -> bool {

@@ -259,12 +259,9 @@ fn is_executable(path: &Path) -> bool {
 #[cfg(unix)]
 fn set_executable_beneath(root: &Path, rel: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
-    let Some((name, dirs)) = parts.split_last() else {
-        return Err(Error::invalid_argument("an empty path"));
-    };
+    let (dirs, name) = crate::confined::plain_parts(rel)?;
     let path = root.join(rel);
-    let file = crate::confined::open_beneath(root, dirs)?
+    let file = crate::confined::open_beneath(root, &dirs)?
         .open_file(name)
         .map_err(|e| Error::io(path.display(), e))?;
     let mut perms = file

@@ -126,9 +126,9 @@ impl Orchestrator {
     fn prune_history(&self, config: &Config) {
         let pruned = self
             .store
-            .prune_builds(config.retention.builds)
-            .and_then(|_| {
-                if self.store.due("prune", PRUNE_EVERY_MS)? {
+            .prune_builds_and_due(config.retention.builds, Some(("prune", PRUNE_EVERY_MS)))
+            .and_then(|(_, due)| {
+                if due {
                     let exists = |p: &str| {
                         let p = std::path::Path::new(p);
                         !p.is_absolute() || p.symlink_metadata().is_ok()

@@ -54,11 +54,10 @@ impl Drop for RunRecord {
     }
 }
 
-/// This boot's id (`/proc/sys/kernel/random/boot_id`): start times count from the boot.
-fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
+/// This process's start time, read once (every record carries it).
+fn own_start_time() -> Option<u64> {
+    static START: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *START.get_or_init(|| start_time(std::process::id() as i32))
 }
 
 fn session_of(pid: i32) -> i32 {
@@ -74,9 +73,9 @@ pub(super) fn record(dir: &Path, pgid: i32, command: &str) -> Option<RunRecord> 
     let owner = std::process::id() as i32;
     let text = format!(
         "{owner} {} {} {} {}\n{command}\n",
-        start_time(owner)?,
+        own_start_time()?,
         start_time(pgid)?,
-        boot_id(),
+        crate::runtime::boot_id(),
         session_of(0),
     );
     std::fs::create_dir_all(dir).ok()?;
@@ -103,7 +102,7 @@ pub fn reap(dir: &Path) -> Vec<Orphan> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let this_boot = boot_id();
+    let this_boot = crate::runtime::boot_id();
     let mut reaped = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
@@ -248,7 +247,7 @@ mod tests {
             group.try_wait().unwrap().is_none(),
             "a record of another boot killed"
         );
-        record(&boot_id());
+        record(crate::runtime::boot_id());
         let reaped = reap(dir.path());
         assert_eq!(reaped.len(), 1, "{reaped:?}");
         assert!(reaped[0].killed >= 2, "the shell and its background sleep");

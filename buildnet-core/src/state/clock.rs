@@ -8,8 +8,6 @@
 //! a reboot ends every lease. Rows written before deadlines existed (`boot` NULL) fall back to
 //! the wall clock.
 
-use std::sync::OnceLock;
-
 /// One reading of both clocks.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Now {
@@ -19,16 +17,6 @@ pub(super) struct Now {
     pub boot_ms: i64,
     /// This boot's id.
     pub boot: &'static str,
-}
-
-/// This boot's id (`/proc/sys/kernel/random/boot_id`), or `""` where there is none.
-fn boot_id() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default()
-    })
 }
 
 fn boot_ms() -> i64 {
@@ -43,7 +31,7 @@ pub(super) fn now() -> Now {
     Now {
         wall: super::now_ms(),
         boot_ms: boot_ms(),
-        boot: boot_id(),
+        boot: crate::runtime::boot_id(),
     }
 }
 

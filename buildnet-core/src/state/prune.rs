@@ -18,19 +18,36 @@ impl Store {
     /// Deletes the oldest finished builds beyond the newest `keep` (their target runs go with
     /// them). Queued and running builds are never touched.
     pub fn prune_builds(&self, keep: u64) -> Result<usize> {
+        Ok(self.prune_builds_and_due(keep, None)?.0)
+    }
+
+    /// [`Store::prune_builds`] after a build, and in the same transaction whether the hourly
+    /// clean-up `due` names is due (see [`Store::due`]): one write per build, not two.
+    pub fn prune_builds_and_due(
+        &self,
+        keep: u64,
+        due: Option<(&str, i64)>,
+    ) -> Result<(usize, bool)> {
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
-        self.write(true, move |c| {
-            Ok(c.prepare_cached(
-                "
-                DELETE FROM builds
-                WHERE status NOT IN ('queued', 'running')
-                  AND id NOT IN (
-                    SELECT id FROM builds WHERE status NOT IN ('queued', 'running')
-                    ORDER BY started_at DESC, id DESC LIMIT ?1
-                  )
-                ",
-            )?
-            .execute([keep])?)
+        let due = due.map(|(name, every)| (format!("due:{name}"), every));
+        self.write(false, move |c| {
+            let pruned = c
+                .prepare_cached(
+                    "
+                    DELETE FROM builds
+                    WHERE status NOT IN ('queued', 'running')
+                      AND id NOT IN (
+                        SELECT id FROM builds WHERE status NOT IN ('queued', 'running')
+                        ORDER BY started_at DESC, id DESC LIMIT ?1
+                      )
+                    ",
+                )?
+                .execute([keep])?;
+            let due = match &due {
+                Some((name, every)) => due_in(c, name, *every)?,
+                None => false,
+            };
+            Ok((pruned, due))
         })
     }
 
@@ -74,24 +91,26 @@ impl Store {
     /// time is recorded when it does.
     pub fn due(&self, name: &str, every_ms: i64) -> Result<bool> {
         let name = format!("due:{name}");
-        self.write(false, move |c| {
-            let now = now_ms();
-            let last: Option<i64> = c
-                .query_row("SELECT value FROM counters WHERE name = ?1", [&name], |r| {
-                    r.get(0)
-                })
-                .ok();
-            if last.is_some_and(|at| (0..every_ms).contains(&(now - at))) {
-                return Ok(false);
-            }
-            c.prepare_cached(
-                "INSERT INTO counters (name, value) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![name, now])?;
-            Ok(true)
-        })
+        self.write(false, move |c| due_in(c, &name, every_ms))
     }
+}
+
+/// Whether `every_ms` passed since counter `name` was last set, setting it when it did.
+fn due_in(c: &rusqlite::Connection, name: &str, every_ms: i64) -> Result<bool> {
+    let now = now_ms();
+    let last: Option<i64> = c
+        .prepare_cached("SELECT value FROM counters WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .ok();
+    if last.is_some_and(|at| (0..every_ms).contains(&(now - at))) {
+        return Ok(false);
+    }
+    c.prepare_cached(
+        "INSERT INTO counters (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![name, now])?;
+    Ok(true)
 }
 
 #[cfg(test)]
