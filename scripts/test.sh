@@ -24,6 +24,9 @@ BUILDNET_BIN="$PWD/target/debug/buildnet" tests/turbo/run.sh
 echo "== buildnet serve as the remote cache of the real turbo, nx and Bazel"
 BUILDNET_BIN="$PWD/target/debug/buildnet" tests/remote-cache/run.sh
 
+echo "== remote execution through BuildGrid 0.4.4 (PostgreSQL) with buildnet workers"
+tests/reapi/run.sh
+
 echo "== include/buildnet.h is what the source generates"
 scripts/gen-header.sh --check
 

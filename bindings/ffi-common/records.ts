@@ -58,6 +58,26 @@ export type TargetStatus =
   | "cancelled"
   | "interrupted";
 
+/** Where a remotely executed target ran, as the engine reported it. */
+export interface RemoteExecution {
+  /** The engine's address (`grpc://HOST:PORT`). */
+  engine: string;
+  /** The action's digest (SHA-256 of the encoded `Action`). */
+  action: string;
+  /** Whether the result came from the engine's action cache (nothing was executed). */
+  action_cache: boolean;
+  /** The worker that executed it, as the engine's execution metadata names it. */
+  worker: string | null;
+  /** Milliseconds from the engine queueing the action to a worker taking it. */
+  queued_ms: number | null;
+  /** Milliseconds the worker spent: fetching inputs, running, uploading outputs. */
+  worker_ms: number | null;
+  /** Bytes sent to the engine's CAS for this action (only what it lacked). */
+  uploaded_bytes: number;
+  /** Bytes of outputs and logs fetched from it. */
+  downloaded_bytes: number;
+}
+
 /** One target's part in a build. */
 export interface TargetRun {
   target: string;
@@ -75,6 +95,11 @@ export interface TargetRun {
   warnings: string[];
   /** For a hit from the remote cache: the bytes downloaded (`null` for a local hit or a run). */
   remote_bytes: number | null;
+  /**
+   * For a target whose command a Remote Execution API engine ran (or whose result came from
+   * its action cache): where and how.
+   */
+  remote_execution: RemoteExecution | null;
 }
 
 /** One build as recorded. */
@@ -251,6 +276,8 @@ export interface TargetFinishedEvent extends EventEnvelope {
   warnings: string[];
   /** For a hit from the remote cache: the bytes downloaded. */
   remote_bytes: number | null;
+  /** For a remotely executed target (or an action-cache hit): where and how it ran. */
+  remote_execution: RemoteExecution | null;
 }
 
 /**

@@ -95,6 +95,9 @@ pub enum Event {
         /// For a hit from the remote cache: the bytes downloaded.
         #[serde(default)]
         remote_bytes: Option<u64>,
+        /// For a remotely executed target (or an action-cache hit): where and how it ran.
+        #[serde(default)]
+        remote_execution: Option<Box<crate::state::RemoteExecution>>,
     },
     /// Something went wrong that does not fail the build (the remote cache could not be
     /// reached, refused an upload, sent an artifact that did not verify).

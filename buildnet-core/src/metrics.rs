@@ -350,6 +350,7 @@ mod tests {
             cache_key: None,
             warnings: Vec::new(),
             remote_bytes: None,
+            remote_execution: None,
         }
     }
 

@@ -387,10 +387,15 @@ impl Progress {
                 error,
                 warnings,
                 remote_bytes,
+                remote_execution,
                 ..
             } => {
                 self.running.retain(|(t, _)| t != target);
                 let mark = match (status, cached) {
+                    (TargetStatus::Succeeded, true) if remote_execution.is_some() => {
+                        "✓ action cache"
+                    }
+                    (TargetStatus::Succeeded, false) if remote_execution.is_some() => "✓ remote ",
                     (TargetStatus::Succeeded, true) if remote_bytes.is_some() => "✓ remote ",
                     (TargetStatus::Succeeded, true) => "✓ cached ",
                     (TargetStatus::Succeeded, false) => "✓ built  ",
@@ -403,6 +408,16 @@ impl Progress {
                     .map(|e| format!(": {e}"))
                     .unwrap_or_default();
                 let mut line = format!("{mark} {target} ({}){why}", seconds(*duration_ms));
+                if let Some(r) = remote_execution {
+                    line.push_str(&format!(
+                        " [remote: {}{}]",
+                        r.worker
+                            .as_deref()
+                            .map(|w| format!("{w} via "))
+                            .unwrap_or_default(),
+                        r.engine
+                    ));
+                }
                 for warning in warnings {
                     line.push_str(&format!("\n    warning: {warning}"));
                 }
@@ -511,6 +526,8 @@ fn print_dry_run(
         if json {
             let line = serde_json::to_string(entry).map_err(|e| Error::internal(e.to_string()))?;
             let _ = writeln!(out, "{line}");
+        } else if entry.hit && entry.action_cache {
+            let _ = writeln!(out, "HIT (action cache)  {}", entry.target);
         } else if entry.hit && entry.remote {
             let _ = writeln!(out, "hit   {} (remote)", entry.target);
         } else if entry.hit {

@@ -297,3 +297,33 @@ pub fn status(config: Option<&Path>, json: bool) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// `buildnet worker --reapi URL`: serves the engine until SIGTERM or SIGINT.
+pub fn worker(
+    url: String,
+    instance: String,
+    concurrency: usize,
+    dir: Option<PathBuf>,
+    name: Option<String>,
+) -> Result<ExitCode> {
+    let dir = dir.unwrap_or_else(|| {
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(0);
+        std::env::temp_dir().join(format!("buildnet-worker-{uid}"))
+    });
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "worker".into());
+    let options = buildnet_core::reapi::worker::WorkerOptions {
+        url,
+        instance,
+        concurrency,
+        dir,
+        name: name.unwrap_or_else(|| format!("{host}-{}", std::process::id())),
+    };
+    let stop = buildnet_core::reapi::worker::stop_on_signals();
+    buildnet_core::reapi::worker::run(options, stop)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -48,6 +48,27 @@ enum Command {
     Graph(GraphArgs),
     /// List recent builds
     Builds(BuildsArgs),
+    /// Execute actions for a Remote Execution API engine (a bot of its Remote Workers API)
+    Worker(WorkerArgs),
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// The engine's address, grpc://HOST:PORT
+    #[arg(long, value_name = "URL")]
+    reapi: String,
+    /// The engine's instance name
+    #[arg(long, default_value = "")]
+    instance: String,
+    /// Actions at once (one bot session each)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    concurrency: u32,
+    /// Where exec roots and the blob cache go (default: a private folder under the temp dir)
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// The name its sessions are registered under (default: HOST-PID)
+    #[arg(long)]
+    name: Option<String>,
 }
 
 #[derive(Args)]
@@ -81,6 +102,9 @@ struct BuildArgs {
     /// handed to it)
     #[arg(long)]
     no_daemon: bool,
+    /// Run every command on this machine, even when `remote_execution` is configured
+    #[arg(long)]
+    local: bool,
 }
 
 /// `--output-logs`, with Turborepo's names.
@@ -188,11 +212,13 @@ struct StatusArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = cli.config.as_deref();
-    commands::init_logging(if matches!(cli.command, Command::Serve(_)) {
-        "info"
-    } else {
-        "warn"
-    });
+    commands::init_logging(
+        if matches!(cli.command, Command::Serve(_) | Command::Worker(_)) {
+            "info"
+        } else {
+            "warn"
+        },
+    );
     let result = match cli.command {
         Command::Serve(args) => commands::serve(config, args.host, args.port, args.watch),
         Command::Kv(cmd) => match cmd {
@@ -226,6 +252,7 @@ fn main() -> ExitCode {
                 // Cached logs are replayed only for those who will show them.
                 replay_logs: args.json || args.output_logs == OutputLogs::Full,
                 cache: args.cache.clone(),
+                local: args.local,
                 ..Default::default()
             },
             args.dry_run,
@@ -236,6 +263,13 @@ fn main() -> ExitCode {
         Command::Run(args) => run::main(config, args),
         Command::Graph(args) => build::graph(config, &args.targets, args.json),
         Command::Builds(args) => build::builds(config, args.limit, args.json),
+        Command::Worker(args) => commands::worker(
+            args.reapi,
+            args.instance,
+            args.concurrency as usize,
+            args.dir,
+            args.name,
+        ),
     };
     match result {
         Ok(code) => code,

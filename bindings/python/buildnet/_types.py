@@ -42,6 +42,7 @@ __all__ = [
     "LockAcquiredEvent",
     "LockReleasedEvent",
     "QueueState",
+    "RemoteExecution",
     "SlotView",
     "StateChangedEvent",
     "StateOp",
@@ -106,6 +107,27 @@ TargetStatus = Literal[
 """
 
 
+class RemoteExecution(TypedDict):
+    """Where a remotely executed target ran, as the engine reported it."""
+
+    #: The engine's address (`grpc://HOST:PORT`).
+    engine: str
+    #: The action's digest (SHA-256 of the encoded `Action`).
+    action: str
+    #: Whether the result came from the engine's action cache (nothing was executed).
+    action_cache: bool
+    #: The worker that executed it, as the engine's execution metadata names it.
+    worker: Optional[str]
+    #: Milliseconds from the engine queueing the action to a worker taking it.
+    queued_ms: Optional[int]
+    #: Milliseconds the worker spent: fetching inputs, running, uploading outputs.
+    worker_ms: Optional[int]
+    #: Bytes sent to the engine's CAS for this action (only what it lacked).
+    uploaded_bytes: int
+    #: Bytes of outputs and logs fetched from it.
+    downloaded_bytes: int
+
+
 class TargetRun(TypedDict):
     """One target's part in a build."""
 
@@ -124,6 +146,9 @@ class TargetRun(TypedDict):
     warnings: List[str]
     #: For a hit from the remote cache: the bytes downloaded (`None` for a local hit or a run).
     remote_bytes: Optional[int]
+    #: For a target whose command a Remote Execution API engine ran (or whose result came from
+    #: its action cache): where and how.
+    remote_execution: Optional[RemoteExecution]
 
 
 class BuildRecord(TypedDict):
@@ -316,6 +341,8 @@ class TargetFinishedEvent(EventEnvelope):
     warnings: List[str]
     #: For a hit from the remote cache: the bytes downloaded.
     remote_bytes: Optional[int]
+    #: For a remotely executed target (or an action-cache hit): where and how it ran.
+    remote_execution: Optional[RemoteExecution]
 
 
 class BuildWarningEvent(EventEnvelope):

@@ -18,10 +18,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 mod cache;
+mod remote_exec;
 mod target;
 
 pub use crate::workspace::{OutputLogs, Repo, TaskSpec};
 pub use cache::{CacheAccess, CacheConfig, CacheToken, RemoteCacheConfig, RetentionConfig};
+pub use remote_exec::RemoteExecutionConfig;
 use target::validate_target;
 pub use target::{is_env_pattern, EnvMode, TargetConfig};
 
@@ -75,6 +77,8 @@ pub struct Config {
     /// The Turborepo-protocol remote cache builds read and write (turbo's `TURBO_API`,
     /// `TURBO_TOKEN`, `TURBO_TEAM` and `--cache` override it per build).
     pub remote_cache: Option<RemoteCacheConfig>,
+    /// The Remote Execution API engine that runs commands instead of this machine.
+    pub remote_execution: Option<RemoteExecutionConfig>,
     pub targets: BTreeMap<String, TargetConfig>,
     /// Whether a `turbo.json` next to this file (or found alone) adds its tasks: `auto` (yes)
     /// or `off`.
@@ -170,6 +174,8 @@ struct RawConfig {
     retention: RetentionConfig,
     #[serde(default)]
     remote_cache: Option<RemoteCacheConfig>,
+    #[serde(default)]
+    remote_execution: Option<RemoteExecutionConfig>,
     #[serde(default)]
     targets: BTreeMap<String, TargetConfig>,
     #[serde(default)]
@@ -273,6 +279,7 @@ impl Config {
             cache: raw.cache,
             retention: raw.retention,
             remote_cache: raw.remote_cache,
+            remote_execution: raw.remote_execution,
             targets: raw.targets,
             turbo: raw.turbo,
             pm_run: raw.pm_run,
@@ -418,6 +425,9 @@ impl Config {
         self.retention.validate()?;
         cache::validate_tokens(&self.server.cache_tokens)?;
         if let Some(remote) = &self.remote_cache {
+            remote.validate()?;
+        }
+        if let Some(remote) = &self.remote_execution {
             remote.validate()?;
         }
         for origin in &self.server.allowed_origins {

@@ -18,6 +18,9 @@ pub struct DryRunEntry {
     pub hit: bool,
     /// Whether the hit is in the remote cache (and not in the local one).
     pub remote: bool,
+    /// Whether the hit is in the remote execution engine's action cache (and in neither of
+    /// the others).
+    pub action_cache: bool,
     /// For a miss: what changed since the target's last cached run.
     pub reasons: Vec<String>,
     /// The input files the key covers: path (relative to the workspace root) -> blake3.
@@ -41,6 +44,7 @@ impl Orchestrator {
             crate::remote_cache::resolve(config, &vars, options.cache.as_deref())?;
         let limit = config.cache.max_artifact_bytes;
         let remote = remote.map(|s| crate::remote_cache::RemoteCache::new(s, &self.breaker, limit));
+        let engine = self.remote_exec.engine(config, options.local)?;
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
         let mut entries = Vec::new();
         let targets = ResolvedTarget::resolve_all(config, &graph.order, options.run_args());
@@ -73,7 +77,13 @@ impl Orchestrator {
             if let Some(remote) = &remote {
                 warnings.extend(remote.take_warnings());
             }
-            let hit = stored || in_remote;
+            let in_action_cache = looked
+                && !stored
+                && !in_remote
+                && engine.as_ref().is_some_and(|e| {
+                    self.action_cache_has(config, &vars, e, &target, &key, &components)
+                });
+            let hit = stored || in_remote || in_action_cache;
             let reasons = if hit {
                 Vec::new()
             } else if !target.cache {
@@ -103,6 +113,7 @@ impl Orchestrator {
                 cache_key: key,
                 hit,
                 remote: in_remote,
+                action_cache: in_action_cache,
                 reasons,
                 inputs,
                 warnings,

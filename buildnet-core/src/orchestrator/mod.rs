@@ -16,6 +16,7 @@ mod options;
 pub mod outputs;
 mod queue;
 mod remote;
+mod remote_exec;
 mod run;
 mod schedule;
 pub mod target;
@@ -69,6 +70,8 @@ pub struct Orchestrator {
     records: Mutex<HeldRecords>,
     /// The remote cache's outage breaker, kept from build to build.
     breaker: crate::remote_cache::Breaker,
+    /// The remote execution engine's client and what it has learnt.
+    remote_exec: remote_exec::RemoteExec,
 }
 
 /// Finished runs not yet written (build id, run), and when the oldest was held.
@@ -116,6 +119,8 @@ pub(super) struct BuildCtx<'a> {
     modes: crate::remote_cache::CacheModes,
     /// The remote cache, when the build uses one.
     remote: Option<crate::remote_cache::RemoteCache<'a>>,
+    /// The remote execution engine, when commands run there.
+    engine: Option<crate::reapi::client::Engine>,
 }
 
 /// The values redacted from a build's command output: those of the build's environment
@@ -166,6 +171,7 @@ impl Orchestrator {
             synced_epoch: Mutex::new(0),
             records: Mutex::new((Vec::new(), None)),
             breaker: crate::remote_cache::Breaker::default(),
+            remote_exec: remote_exec::RemoteExec::default(),
         }
     }
 
@@ -257,6 +263,7 @@ impl Orchestrator {
             cache_key: run.cache_key.clone(),
             warnings: run.warnings.clone(),
             remote_bytes: run.remote_bytes,
+            remote_execution: run.remote_execution.clone().map(Box::new),
         });
     }
 }

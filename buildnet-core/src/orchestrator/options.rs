@@ -42,6 +42,9 @@ pub struct BuildOptions {
     /// `None`: `TURBO_CACHE`, else both read and write.
     #[serde(default)]
     pub cache: Option<String>,
+    /// Run every command here even when `remote_execution` is configured.
+    #[serde(default)]
+    pub local: bool,
 }
 
 impl BuildOptions {
@@ -102,6 +105,7 @@ impl Default for BuildOptions {
             parallel: false,
             env: None,
             cache: None,
+            local: false,
         }
     }
 }

@@ -162,6 +162,7 @@ impl Orchestrator {
         // A bad `--cache` or remote-cache setting is refused before anything is recorded.
         let (modes, remote) =
             crate::remote_cache::resolve(&config, &vars, options.cache.as_deref())?;
+        let engine = self.remote_exec.engine(&config, options.local)?;
         let order = graph.order.clone();
         let id = format!("{:012x}-{}", now_ms(), &random_token()?[..8]);
         self.store.build_insert(&id, targets, &graph.order)?;
@@ -203,6 +204,7 @@ impl Orchestrator {
                     modes,
                     remote: remote
                         .map(|s| crate::remote_cache::RemoteCache::new(s, &this.breaker, limit)),
+                    engine,
                 };
                 this.run_build(&ctx, &graph)
             });

@@ -172,6 +172,26 @@ impl Orchestrator {
             run.status = TargetStatus::Succeeded;
             return Ok(None);
         }
+        if let Some(engine) = &ctx.engine {
+            match self.run_remotely(ctx, engine, target, &key, &components, run) {
+                Ok(()) => return Ok(None),
+                Err(err)
+                    if super::remote_exec::unreachable(&err)
+                        && ctx
+                            .config
+                            .remote_execution
+                            .as_ref()
+                            .is_some_and(|r| r.fallback_local) =>
+                {
+                    self.events.publish(Event::BuildWarning {
+                        build_id: ctx.id.to_owned(),
+                        message: format!("{}: running locally: {err}", target.name),
+                    });
+                    run.remote_execution = None;
+                }
+                Err(err) => return Err(err),
+            }
+        }
         // Recorded as running only when a command really runs; a hit goes straight to its end.
         let _ = self.store.target_run_update(ctx.id, run);
         let spec = RunSpec {

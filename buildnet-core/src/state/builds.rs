@@ -43,6 +43,34 @@ pub struct TargetRun {
     /// For a hit from the remote cache: the bytes downloaded (`None` for a local hit or a run).
     #[serde(default)]
     pub remote_bytes: Option<u64>,
+    /// For a target whose command a Remote Execution API engine ran (or whose result came from
+    /// its action cache): where and how.
+    #[serde(default)]
+    pub remote_execution: Option<RemoteExecution>,
+}
+
+/// Where a remotely executed target ran, as the engine reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RemoteExecution {
+    /// The engine's address (`grpc://HOST:PORT`).
+    pub engine: String,
+    /// The action's digest (SHA-256 of the encoded `Action`).
+    pub action: String,
+    /// Whether the result came from the engine's action cache (nothing was executed).
+    pub action_cache: bool,
+    /// The worker that executed it, as the engine's execution metadata names it.
+    #[serde(default)]
+    pub worker: Option<String>,
+    /// Milliseconds from the engine queueing the action to a worker taking it.
+    #[serde(default)]
+    pub queued_ms: Option<u64>,
+    /// Milliseconds the worker spent: fetching inputs, running, uploading outputs.
+    #[serde(default)]
+    pub worker_ms: Option<u64>,
+    /// Bytes sent to the engine's CAS for this action (only what it lacked).
+    pub uploaded_bytes: u64,
+    /// Bytes of outputs and logs fetched from it.
+    pub downloaded_bytes: u64,
 }
 
 impl TargetRun {
@@ -59,6 +87,7 @@ impl TargetRun {
             error: None,
             warnings: Vec::new(),
             remote_bytes: None,
+            remote_execution: None,
         }
     }
 }
@@ -76,6 +105,9 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<TargetRun> {
         error: r.get(8)?,
         warnings: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
         remote_bytes: r.get::<_, Option<i64>>(10)?.map(|b| b as u64),
+        remote_execution: r
+            .get::<_, Option<String>>(11)?
+            .and_then(|j| serde_json::from_str(&j).ok()),
     })
 }
 
@@ -147,7 +179,7 @@ impl Store {
                 "
                 UPDATE target_runs SET status = ?3, cached = ?4, cache_key = ?5, exit_code = ?6,
                     started_at = ?7, finished_at = ?8, duration_ms = ?9, error = ?10,
-                    warnings = ?11, remote_bytes = ?12
+                    warnings = ?11, remote_bytes = ?12, remote_execution = ?13
                 WHERE build_id = ?1 AND target = ?2
                 ",
             )?;
@@ -164,7 +196,10 @@ impl Store {
                     run.duration_ms,
                     run.error,
                     serde_json::to_string(&run.warnings).unwrap_or_else(|_| "[]".into()),
-                    run.remote_bytes.map(|b| b as i64)
+                    run.remote_bytes.map(|b| b as i64),
+                    run.remote_execution
+                        .as_ref()
+                        .and_then(|r| serde_json::to_string(r).ok())
                 ])?;
             }
             Ok(())
@@ -189,7 +224,7 @@ impl Store {
             let mut stmt = c.prepare_cached(
                 "
                 SELECT target, status, cached, cache_key, exit_code, started_at, finished_at,
-                       duration_ms, error, warnings, remote_bytes
+                       duration_ms, error, warnings, remote_bytes, remote_execution
                 FROM target_runs WHERE build_id = ?1 ORDER BY seq
                 ",
             )?;

@@ -31,7 +31,7 @@ pub use crate::config::Durability;
 use crate::error::{Error, ErrorCode, Result};
 use crate::lock;
 
-pub use builds::{BuildRecord, TargetRun};
+pub use builds::{BuildRecord, RemoteExecution, TargetRun};
 pub use kv::{KvEntry, KvPage};
 pub use locks::Lock;
 pub use prune::Pruned;
@@ -183,6 +183,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE kv ADD COLUMN deadline INTEGER;
     ALTER TABLE locks ADD COLUMN boot TEXT;
     ALTER TABLE locks ADD COLUMN deadline INTEGER;
+    ",
+    // 7: where a remotely executed target ran (JSON of `RemoteExecution`).
+    "
+    ALTER TABLE target_runs ADD COLUMN remote_execution TEXT;
     ",
 ];
 

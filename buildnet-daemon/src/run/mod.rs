@@ -186,6 +186,7 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         parallel: args.parallel,
         env: None,
         cache: args.cache.clone(),
+        local: false,
     };
     let (_, remote_cache) = buildnet_core::remote_cache::resolve(
         &config,

@@ -85,9 +85,10 @@ pub(super) fn dry_run(
                     .as_ref()
                     .and_then(|s| s.script.clone())
                     .unwrap_or_else(|| "<NONEXISTENT>".into());
-                let status = match (entry.hit, entry.remote) {
-                    (true, true) => "HIT (remote)",
-                    (true, false) => "HIT",
+                let status = match (entry.hit, entry.remote, entry.action_cache) {
+                    (true, _, true) => "HIT (action cache)",
+                    (true, true, _) => "HIT (remote)",
+                    (true, false, _) => "HIT",
                     _ => "MISS",
                 };
                 let _ = writeln!(out, "{}", shown(&entry.target));
@@ -169,10 +170,10 @@ pub(super) fn dry_json(
             "inputs": inputs,
             "hashOfExternalDependencies": spec.as_ref().map(|s| short(&s.external_deps).to_owned()).unwrap_or_default(),
             "cache": {
-                "local": entry.hit && !entry.remote,
-                "remote": entry.remote,
+                "local": entry.hit && !entry.remote && !entry.action_cache,
+                "remote": entry.remote || entry.action_cache,
                 "status": if entry.hit { "HIT" } else { "MISS" },
-                "source": match (entry.hit, entry.remote) {
+                "source": match (entry.hit, entry.remote || entry.action_cache) {
                     (true, true) => Some("REMOTE"),
                     (true, false) => Some("LOCAL"),
                     _ => None,

@@ -20,7 +20,7 @@ use super::{
     answer, artifact_response, authorize, commit, declared_length, download, miss, receive,
     text_response, Observe, Refusal,
 };
-use crate::reapi::{is_sha256, ActionResult};
+use crate::reapi::{is_sha256, parse_action_result};
 use crate::server::App;
 use crate::state::{Protocol, ServedMeta};
 
@@ -104,7 +104,7 @@ async fn handle(
                 if value.over {
                     return Err(Refusal::TooLarge(MAX_ACTION_RESULT as u64));
                 }
-                ActionResult::parse(&value.bytes).map_err(Refusal::Invalid)?;
+                parse_action_result(&value.bytes).map_err(Refusal::Invalid)?;
                 staged
             }
         };

@@ -56,6 +56,9 @@ pub(crate) struct BuildBody {
     /// Which caches the build reads and writes, as turbo's `--cache` (`local:rw,remote:r`).
     #[serde(default)]
     cache: Option<String>,
+    /// Run every command on the daemon's machine even when `remote_execution` is configured.
+    #[serde(default)]
+    local: bool,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +88,7 @@ pub(crate) async fn start_build(
         pm_run: req.pm_run,
         env: req.env,
         cache: req.cache,
+        local: req.local,
     };
     let daemon = app.inner.daemon.clone();
     // Subscribed before the build starts, so a stream misses none of its events.
