@@ -6,6 +6,7 @@
 
 pub mod bots;
 pub mod client;
+mod exec_root;
 pub mod merkle;
 pub mod worker;
 
