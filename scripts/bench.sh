@@ -109,6 +109,11 @@ fi
 echo "== remote cache beside ducktors' turborepo-remote-cache"
 if [ "$quick" -eq 1 ]; then bench/bench-remote-cache.sh "$out" --quick; else bench/bench-remote-cache.sh "$out"; fi
 
+if [ "$quick" -eq 0 ] && [ "$mono_only" -eq 0 ]; then
+  echo "== remote execution through BuildGrid 0.4.4 beside local execution"
+  BGD_POLL=0.05 bench/bench-reapi.sh "$out"
+fi
+
 if [ "$mono_only" -eq 0 ]; then
 echo "== bindings beside each runtime's SQLite"
 BUILDNET_BENCH_QUICK=$quick bench/bench-bindings.sh "$out"
@@ -262,6 +267,18 @@ if os.path.exists(rc_path):
             f"{tb/td:.2f}×", "≤ 0.8×", tb <= 0.8 * td)
         row("Fresh clone of the 100-package monorepo restored by `buildnet run` from buildnet serve", f"{bb:.0f} ms", f"turbo from {peer} {td:.0f} ms",
             f"{bb/td:.2f}×", "≤ 0.5×", bb <= 0.5 * td)
+rx_path = os.path.join(out, "reapi-poll0.05.json")
+if os.path.exists(rx_path):
+    rx = json.load(open(rx_path))
+    n = rx["packages"]
+    row(f"Remote execution: {n}-package build through BuildGrid 0.4.4 (intervals 0.05 s), 2 `buildnet worker`s, concurrency 2", f"{rx['remote_ms']/1000:.1f} s",
+        f"the same build locally {rx['local_ms']/1000:.2f} s", f"{rx['remote_ms']/rx['local_ms']:.0f}×", "report (no figure set)", True)
+    row("Remote execution: overhead per executed target (upload, schedule, run, download; wall time per slot)", f"{(rx['remote_ms']-rx['local_ms'])*2/n:.0f} ms",
+        f"engine queue median {rx['first']['queued_ms']} ms, worker median {rx['first']['worker_ms']} ms", "-", "report", True)
+    row(f"Remote execution: a fresh clone, all {n} targets from the action cache", f"{rx['action_cache_ms']} ms ({(rx['action_cache_ms']-rx['local_hit_ms'])/n:.1f} ms per hit over a local hit)",
+        f"all local hits {rx['local_hit_ms']} ms", f"{rx['action_cache_ms']/rx['local_hit_ms']:.1f}×", "report", True)
+    row("Remote execution: bytes uploaded, first build / after one leaf edit", f"{rx['first']['uploaded']:,} B / {rx['second']['uploaded']:,} B",
+        f"{rx['second']['targets']} target executed again", "-", "only what changed", rx["second"]["uploaded"] < rx["first"]["uploaded"] / 50)
 if os.path.exists(os.path.join(out, "turbo.version")):
     tv = open(os.path.join(out, "turbo.version")).read().strip()
     nv = open(os.path.join(out, "nx.version")).read().strip()

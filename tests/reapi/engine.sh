@@ -5,6 +5,8 @@
 #   engine.sh bgd-start DIR PGPORT PORT [KEEPALIVE_S]
 #                                   a fresh database and BuildGrid with CAS (on disk, in DIR),
 #                                   action cache, ByteStream, execution and bots; prints its pid
+#                                   BGD_POLL=SECONDS sets BuildGrid's poll, bot-poll and job
+#                                   assignment intervals (default: BuildGrid's, 1 s each)
 # Every wait is bounded; a failure prints the server's log.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -60,7 +62,10 @@ schedulers:
     storage: *disk
     action-cache: *ac
     bot-session-keepalive-timeout: $keepalive
-    property-set: !dynamic-property-set
+${BGD_POLL:+    poll-interval: $BGD_POLL
+    bot-poll-interval: $BGD_POLL
+    job-assignment-interval: $BGD_POLL
+}    property-set: !dynamic-property-set
       match-property-keys: []
       wildcard-property-keys: []
 instances:

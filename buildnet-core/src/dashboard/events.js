@@ -83,6 +83,7 @@ export function onEvent(ev) {
         cache_key: ev.cache_key,
         warnings: Array.isArray(ev.warnings) ? ev.warnings : undefined,
         remote_bytes: Number.isFinite(ev.remote_bytes) ? ev.remote_bytes : null,
+        remote_execution: ev.remote_execution || null,
         finished_at: ev.at_ms,
       };
       updateRun(ev.build_id, ev.target, fields);

@@ -174,7 +174,9 @@ export function updateNode(name) {
   const status = run ? run.status || 'pending' : S.selectedBuild ? 'pending' : 'none';
   node.g.dataset.status = status;
   node.g.dataset.cached = run && run.cached ? 'true' : 'false';
-  node.g.dataset.source = run && run.cached ? (Number.isFinite(run.remote_bytes) ? 'remote' : 'local') : '';
+  node.g.dataset.source = run && run.remote_execution
+    ? (run.remote_execution.action_cache ? 'action-cache' : 'remote-exec')
+    : run && run.cached ? (Number.isFinite(run.remote_bytes) ? 'remote' : 'local') : '';
   node.g.classList.toggle('selected', name === S.selectedTarget);
   setText(node.sub, nodeSubtitle(run, status));
   const warnings = runWarnings(run);
@@ -234,6 +236,12 @@ function nodeSubtitle(run, status) {
     case 'running':
       return `running ${run.started_at ? fmtDuration(Date.now() - run.started_at) : ''}`.trim();
     case 'succeeded':
+      if (run.remote_execution) {
+        const where = run.remote_execution.action_cache
+          ? 'action cache'
+          : `remote${run.remote_execution.worker ? ` on ${run.remote_execution.worker}` : ''}`;
+        return `${where}${took ? ` · ${took}` : ''}`;
+      }
       if (run.cached && Number.isFinite(run.remote_bytes)) {
         return `remote · ${fmtBytes(run.remote_bytes)}${took ? ` · ${took}` : ''}`;
       }

@@ -17,6 +17,7 @@ pub mod outputs;
 mod queue;
 mod remote;
 mod remote_exec;
+mod remote_parts;
 mod run;
 mod schedule;
 pub mod target;

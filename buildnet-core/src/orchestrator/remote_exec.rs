@@ -23,8 +23,8 @@ use crate::reapi::merkle::{self, TreeFile};
 use crate::reapi::{encode, re, Digest};
 use crate::state::{RemoteExecution, TargetRun, TargetStatus};
 
-/// The PATH of a remote command, after the workspace's tool folders (see [`remote_env`]).
-const REMOTE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use super::remote_parts::{output_matcher, output_paths, remote_env, working_dir};
+
 /// Outputs remembered by key (for dependents' input roots), at most.
 const MAX_REMEMBERED: usize = 100_000;
 
@@ -256,8 +256,10 @@ impl Orchestrator {
         found.unwrap_or(false)
     }
 
-    /// Runs `target` on the engine (or takes its action-cache entry); fills in `run`. An
-    /// `Err` of [`ErrorCode::Io`] from reaching the engine lets the caller fall back to local.
+    /// Runs `target` on the engine (or takes its action-cache entry); fills in `run`. `false`
+    /// when its action cannot be formed (a dependency's outputs are not known: it is not
+    /// cached), so it runs here. An `Err` of [`ErrorCode::Io`] from reaching the engine lets the
+    /// caller fall back to local.
     pub(super) fn run_remotely(
         &self,
         ctx: &BuildCtx<'_>,
@@ -266,21 +268,25 @@ impl Orchestrator {
         key: &str,
         components: &KeyComponents,
         run: &mut TargetRun,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let remote = ctx
             .config
             .remote_execution
             .as_ref()
             .ok_or_else(|| Error::internal("remote execution without its configuration"))?;
         let started = Instant::now();
-        let action = self
-            .remote_action(ctx.config, &ctx.vars, remote, target, key, components)?
-            .ok_or_else(|| {
-                Error::not_found(format!(
-                    "{}: a dependency's outputs are not in the local cache, so its action cannot be formed",
+        let Some(action) =
+            self.remote_action(ctx.config, &ctx.vars, remote, target, key, components)?
+        else {
+            self.events.publish(Event::BuildWarning {
+                build_id: ctx.id.to_owned(),
+                message: format!(
+                    "{}: runs here, not remotely: a dependency's outputs are not cached, so its action cannot be formed",
                     target.name
-                ))
-            })?;
+                ),
+            });
+            return Ok(false);
+        };
         let mut info = RemoteExecution {
             engine: engine.url().to_owned(),
             action: action.digest.hash.clone(),
@@ -351,7 +357,7 @@ impl Orchestrator {
             ctx, engine, target, key, components, &result, &mut info, started, run,
         );
         run.remote_execution = Some(info);
-        outcome
+        outcome.map(|()| true)
     }
 
     /// The output files of `result`, paths from the workspace root (folders' `Tree`s fetched
@@ -521,114 +527,6 @@ impl Orchestrator {
 /// Whether an error from the engine means it could not be reached (not that it refused).
 pub(super) fn unreachable(err: &Error) -> bool {
     err.code() == ErrorCode::Io && err.message().contains("unreachable")
-}
-
-/// The working directory of `target`'s action, relative to the input root (`""`: the root).
-fn working_dir(target: &ResolvedTarget) -> String {
-    let rel = target.cwd_rel.trim_end_matches('/');
-    if rel == "." || rel.is_empty() {
-        String::new()
-    } else {
-        rel.trim_start_matches("./").to_owned()
-    }
-}
-
-/// The action's `output_paths`, relative to its working directory: each output glob's literal
-/// start (`dist/**` -> `dist`); the globs themselves filter what comes back.
-fn output_paths(target: &ResolvedTarget) -> Vec<String> {
-    let mut paths: Vec<String> = target
-        .outputs
-        .iter()
-        .filter(|g| !g.starts_with('!'))
-        .filter_map(|g| {
-            let literal: Vec<&str> = g
-                .split('/')
-                .take_while(|c| !c.contains(['*', '?', '[', '{']))
-                .filter(|c| !c.is_empty() && *c != ".")
-                .collect();
-            (!literal.is_empty()).then(|| literal.join("/"))
-        })
-        .collect();
-    paths.sort();
-    paths.dedup();
-    // A path below another listed one is covered by it.
-    let all = paths.clone();
-    paths.retain(|p| {
-        !all.iter()
-            .any(|q| q != p && p.starts_with(&format!("{q}/")))
-    });
-    paths
-}
-
-/// Matches a workspace-relative path against `target`'s output globs (relative to its cwd).
-fn output_matcher(target: &ResolvedTarget) -> Result<impl Fn(&str) -> bool> {
-    let (include, exclude) = crate::hash::compile_globs(&target.outputs)?;
-    let cwd = working_dir(target);
-    Ok(move |path: &str| {
-        let rel = if cwd.is_empty() {
-            Some(path)
-        } else {
-            path.strip_prefix(&format!("{cwd}/"))
-        };
-        match (rel, &include) {
-            (Some(rel), Some(include)) => include.is_match(rel) && !exclude.is_match(rel),
-            _ => false,
-        }
-    })
-}
-
-/// The variables of `target`'s remote command: only those its `env` and `pass_env` name (as
-/// in strict mode, without the machine's own such as `HOME` and `PWD`), and for a Turborepo
-/// task the package manager's and `TURBO_HASH`. The workspace's absolute path becomes the path
-/// from the command's folder to the root (so two clones make the same action), and `PATH` is
-/// the workspace's tool folders (relative) then [`REMOTE_PATH`], unless the target names
-/// `PATH` itself.
-fn remote_env(
-    config: &Config,
-    vars: &BTreeMap<String, String>,
-    target: &ResolvedTarget,
-    key: &str,
-) -> Vec<(String, String)> {
-    let root = config.root.to_string_lossy().into_owned();
-    let depth = working_dir(target)
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .count();
-    let up = if depth == 0 {
-        ".".to_owned()
-    } else {
-        vec![".."; depth].join("/")
-    };
-    let relative = |v: &str| v.replace(&root, &up);
-    let names: Vec<&str> = target
-        .env
-        .iter()
-        .chain(&target.pass_env)
-        .map(String::as_str)
-        .collect();
-    let mut env = crate::process::env::select(names.iter().copied(), vars);
-    for secret in crate::process::env::OWN_SECRETS {
-        env.remove(secret);
-    }
-    if let Some(task) = &target.task {
-        env.extend(task.script_env(&config.root));
-        env.insert("TURBO_HASH".into(), super::run::short_hash(key).to_owned());
-    }
-    if !env.contains_key("PATH") {
-        let mut parts: Vec<String> =
-            std::env::split_paths(&target.path_env(&config.root, &BTreeMap::new()))
-                .map(|p| p.to_string_lossy().into_owned())
-                .filter(|p| p.starts_with(&root))
-                .collect();
-        parts.push(REMOTE_PATH.to_owned());
-        env.insert("PATH".into(), parts.join(":"));
-    }
-    env.into_iter()
-        .map(|(k, v)| {
-            let v = relative(&v);
-            (k, v)
-        })
-        .collect()
 }
 
 fn is_executable(path: &std::path::Path) -> bool {

@@ -174,7 +174,8 @@ impl Orchestrator {
         }
         if let Some(engine) = &ctx.engine {
             match self.run_remotely(ctx, engine, target, &key, &components, run) {
-                Ok(()) => return Ok(None),
+                Ok(true) => return Ok(None),
+                Ok(false) => {}
                 Err(err)
                     if super::remote_exec::unreachable(&err)
                         && ctx
