@@ -151,8 +151,13 @@ pub fn flatten(tree: &re::Tree) -> Result<Vec<TreeFile>, String> {
         .iter()
         .map(|c| (encode(c).0.hash, c))
         .collect();
-    let mut out = Vec::new();
-    walk(root, "", &children, 0, &mut out)?;
+    let mut get = |d: &Digest| -> Result<re::Directory, String> {
+        children
+            .get(&d.hash)
+            .map(|c| (*c).clone())
+            .ok_or_else(|| format!("the tree lacks the folder {}", d.hash))
+    };
+    let (out, _) = walk_with(root, &mut get)?;
     let mut seen = std::collections::HashSet::new();
     for f in &out {
         if !seen.insert(f.path.as_str()) {
@@ -192,44 +197,13 @@ pub fn walk_with(
             go(&child, &path, get, depth + 1, files, dirs)?;
         }
         if !dir.symlinks.is_empty() {
-            return Err("symbolic links in an input root are not supported".into());
+            return Err("symbolic links in a tree are not supported".into());
         }
         Ok(())
     }
     let (mut files, mut dirs) = (Vec::new(), Vec::new());
     go(dir, "", get, 0, &mut files, &mut dirs)?;
     Ok((files, dirs))
-}
-
-fn walk(
-    dir: &re::Directory,
-    at: &str,
-    children: &HashMap<String, &re::Directory>,
-    depth: usize,
-    out: &mut Vec<TreeFile>,
-) -> Result<(), String> {
-    if depth > MAX_DEPTH {
-        return Err("the tree is too deep".into());
-    }
-    for f in &dir.files {
-        out.push(TreeFile {
-            path: join(at, checked_name(&f.name)?),
-            digest: f.digest.clone().ok_or("a file node has no digest")?,
-            executable: f.is_executable,
-        });
-    }
-    for d in &dir.directories {
-        let path = join(at, checked_name(&d.name)?);
-        let digest = d.digest.as_ref().ok_or("a folder node has no digest")?;
-        let child = children
-            .get(&digest.hash)
-            .ok_or_else(|| format!("the tree lacks the folder {path} ({})", digest.hash))?;
-        walk(child, &path, children, depth + 1, out)?;
-    }
-    if !dir.symlinks.is_empty() {
-        return Err("symbolic links in an output directory are not supported".into());
-    }
-    Ok(())
 }
 
 fn checked_name(name: &str) -> Result<&str, String> {
