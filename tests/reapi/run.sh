@@ -12,4 +12,6 @@ cleanup() { "$here/engine.sh" pg-stop "$scratch/pg"; rm -rf "$scratch"; }
 trap cleanup EXIT
 "$here/engine.sh" pg-start "$scratch/pg" "$port"
 cd "$here/../.."
-BUILDNET_REAPI_PG_PORT="$port" timeout 900 cargo test -p buildnet-daemon --test reapi -- --test-threads=1 "$@"
+# --workspace: the same features as scripts/test.sh's `cargo test --workspace`, so nothing is
+# rebuilt for this one test binary.
+BUILDNET_REAPI_PG_PORT="$port" timeout 900 cargo test --workspace --test reapi -- --test-threads=1 "$@"
