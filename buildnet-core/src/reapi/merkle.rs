@@ -69,29 +69,34 @@ pub struct InputRoot {
 /// The input root of `files`, with the (possibly empty) folders `dirs` present as well.
 /// A path that is not relative, or a file whose path is also a folder's, is refused.
 pub fn input_root(files: &[TreeFile], dirs: &[&str]) -> Result<InputRoot, String> {
-    let mut root = Node::default();
-    for dir in dirs {
-        root.dir(dir);
-    }
-    for file in files {
-        if !is_relative_path(&file.path) {
-            return Err(format!("input path {:?} is not relative", file.path));
-        }
-        let (parent, name) = match file.path.rsplit_once('/') {
-            Some((parent, name)) => (parent, name),
-            None => ("", file.path.as_str()),
-        };
-        let node = root.dir(parent);
-        node.files
-            .insert(name.to_owned(), (file.digest.clone(), file.executable));
-    }
-    check_disjoint(&root, "")?;
+    let root = Node::of(files, dirs, "input")?;
     let mut directories = HashMap::new();
     let (_, digest) = root.seal(&mut directories);
     Ok(InputRoot {
         digest,
         directories,
     })
+}
+
+impl Node {
+    /// The tree of `files` and the folders `dirs`; `what` names the paths in errors.
+    fn of(files: &[TreeFile], dirs: &[&str], what: &str) -> Result<Node, String> {
+        let mut root = Node::default();
+        for dir in dirs {
+            root.dir(dir);
+        }
+        for file in files {
+            if !is_relative_path(&file.path) {
+                return Err(format!("{what} path {:?} is not relative", file.path));
+            }
+            let (parent, name) = file.path.rsplit_once('/').unwrap_or(("", &file.path));
+            root.dir(parent)
+                .files
+                .insert(name.to_owned(), (file.digest.clone(), file.executable));
+        }
+        check_disjoint(&root, "")?;
+        Ok(root)
+    }
 }
 
 fn check_disjoint(node: &Node, at: &str) -> Result<(), String> {
@@ -106,20 +111,7 @@ fn check_disjoint(node: &Node, at: &str) -> Result<(), String> {
 
 /// The `Tree` of `files` (an output directory's contents, paths relative to it).
 pub fn tree(files: &[TreeFile], dirs: &[&str]) -> Result<re::Tree, String> {
-    let mut root = Node::default();
-    for dir in dirs {
-        root.dir(dir);
-    }
-    for file in files {
-        if !is_relative_path(&file.path) {
-            return Err(format!("output path {:?} is not relative", file.path));
-        }
-        let (parent, name) = file.path.rsplit_once('/').unwrap_or(("", &file.path));
-        root.dir(parent)
-            .files
-            .insert(name.to_owned(), (file.digest.clone(), file.executable));
-    }
-    check_disjoint(&root, "")?;
+    let root = Node::of(files, dirs, "output")?;
     let mut blobs = HashMap::new();
     let (root_dir, _) = root.seal(&mut blobs);
     let root_hash = super::digest_of(&prost::Message::encode_to_vec(&root_dir)).hash;
