@@ -125,7 +125,7 @@ impl Orchestrator {
         let mut add = |this: &Self, rel: &str, blake3: &str| -> Result<(Digest, Source)> {
             let full = root.join(rel);
             let digest = this.digest_of(blake3, &full)?;
-            let executable = is_executable(&full);
+            let executable = outputs::is_executable(&full);
             files.insert(
                 rel.to_owned(),
                 TreeFile {
@@ -322,19 +322,7 @@ impl Orchestrator {
                 info.uploaded_bytes = engine.upload(blobs)?;
                 let _ = self.store.target_run_update(ctx.id, run);
                 let deadline = Duration::from_millis(remote.timeout_ms);
-                // A worker that went away mid-action completes its lease as UNAVAILABLE (a
-                // SIGTERMed `buildnet worker` does): the action is executed again, on whichever
-                // worker the engine picks, a few times at most.
-                let mut attempt = 0;
-                let executed = loop {
-                    match engine.execute(&action.digest, deadline, attempt > 0, &mut |_| {}) {
-                        Err(err) if attempt < 3 && err.message().contains(": code 14:") => {
-                            tracing::warn!(target = %target.name, %err, "executing the action again");
-                            attempt += 1;
-                        }
-                        other => break other?,
-                    }
-                };
+                let executed = engine.execute(&action.digest, deadline, false, &mut |_| {})?;
                 info.action_cache = executed.cached;
                 executed.result
             }
@@ -432,7 +420,7 @@ impl Orchestrator {
                 info.downloaded_bytes += d.size_bytes as u64;
             }
         }
-        let log = redact(&log, &ctx.secrets);
+        let log = crate::process::redact::redact(&log, &ctx.secrets);
         let log_file = log_path(&ctx.config.state_dir, ctx.id, &target.name);
         if let Some(parent) = log_file.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
@@ -476,20 +464,21 @@ impl Orchestrator {
                 });
             }
         }
+        let log_blob = self.cas.put_bytes(&log)?;
         if let Some(task) = &target.task {
             // turbo's `.turbo/turbo-<task>.log`, as a local run leaves it.
             let rel = format!("{}/{}", target.cwd_rel.trim_end_matches('/'), task.log_file);
             let rel = rel.trim_start_matches("./").to_owned();
             outputs.push(OutputFile {
                 path: rel,
-                hash: self.cas.put_bytes(&log)?,
+                hash: log_blob.clone(),
                 size: log.len() as u64,
                 executable: false,
             });
         }
         let manifest = Manifest {
             outputs,
-            log: Some(self.cas.put_bytes(&log)?),
+            log: Some(log_blob),
             duration_ms: started.elapsed().as_millis() as u64,
         };
         if target.cache && ctx.modes.local_write {
@@ -527,20 +516,4 @@ impl Orchestrator {
 /// Whether an error from the engine means it could not be reached (not that it refused).
 pub(super) fn unreachable(err: &Error) -> bool {
     err.code() == ErrorCode::Io && err.message().contains("unreachable")
-}
-
-fn is_executable(path: &std::path::Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
-}
-
-/// `log` with each secret replaced by `***`.
-fn redact(log: &[u8], secrets: &[String]) -> Vec<u8> {
-    if secrets.is_empty() {
-        return log.to_vec();
-    }
-    let mut r = crate::process::redact::Redactor::new(secrets);
-    let mut out = r.feed(0, log).into_owned();
-    out.extend(r.finish(0));
-    out
 }

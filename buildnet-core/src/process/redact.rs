@@ -149,6 +149,18 @@ impl Redactor {
     }
 }
 
+/// `data` whole, with each of `secrets` replaced by `***` (a log that arrives in one piece,
+/// such as a remote action's stdout and stderr).
+pub fn redact(data: &[u8], secrets: &[String]) -> Vec<u8> {
+    if secrets.is_empty() {
+        return data.to_vec();
+    }
+    let mut r = Redactor::new(secrets);
+    let mut out = r.feed(0, data).into_owned();
+    out.extend(r.finish(0));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,9 @@ use prost::Message;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
-use super::{bs, digest_of, lro, re, Digest};
+use super::{bs, lro, re, Digest};
+pub use super::{check, endpoint_uri};
+pub(crate) use super::{integrity, unavailable, uuid};
 use crate::error::{Error, Result};
 
 /// Blobs up to this size travel in batches; larger ones by ByteStream.
@@ -27,6 +29,8 @@ const CHUNK: usize = 1 << 20;
 const MAX_MESSAGE: usize = 64 << 20;
 /// How often a lost `Execute` stream is resumed before the target fails.
 const MAX_RESUMES: u32 = 8;
+/// How often an action whose worker went away (`UNAVAILABLE`) is executed again.
+const MAX_LOST: u32 = 3;
 
 /// Where a blob to upload comes from.
 #[derive(Debug, Clone)]
@@ -73,26 +77,6 @@ impl std::fmt::Debug for Engine {
             .field("instance", &self.instance)
             .finish()
     }
-}
-
-/// `grpc://host:port` (or `http://`) as the URI tonic dials; `grpcs://`/`https://` are refused
-/// until TLS is configured.
-pub fn endpoint_uri(url: &str) -> Result<String> {
-    let rest = url
-        .strip_prefix("grpc://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| {
-            Error::config(format!(
-                "remote_execution.url {url:?}: expected grpc://HOST:PORT (TLS is not supported yet)"
-            ))
-        })?;
-    let rest = rest.trim_end_matches('/');
-    if rest.is_empty() || rest.contains('/') || !rest.contains(':') {
-        return Err(Error::config(format!(
-            "remote_execution.url {url:?}: expected grpc://HOST:PORT"
-        )));
-    }
-    Ok(format!("http://{rest}"))
 }
 
 impl Engine {
@@ -455,6 +439,8 @@ impl Engine {
         let started = Instant::now();
         let mut name: Option<String> = None;
         let mut resumes = 0u32;
+        let mut lost = 0u32;
+        let mut skip_cache_lookup = skip_cache_lookup;
         loop {
             let left = deadline.saturating_sub(started.elapsed());
             if left.is_zero() {
@@ -514,7 +500,24 @@ impl Engine {
                 Ok::<_, Status>(last)
             });
             match outcome {
-                Ok(Some(op)) if op.done => return self.finish(op, resumes),
+                Ok(Some(op)) if op.done => match self.finish(op, resumes)? {
+                    Ok(executed) => return Ok(executed),
+                    // The worker went away mid-action (a stopped `buildnet worker` completes
+                    // its lease so): executed again, past the action cache, a few times.
+                    Err(status) if lost < MAX_LOST => {
+                        tracing::warn!(code = status.code, message = %status.message, "executing the action again");
+                        lost += 1;
+                        skip_cache_lookup = true;
+                        name = None;
+                        continue;
+                    }
+                    Err(status) => {
+                        return Err(unavailable(format!(
+                            "the remote execution failed on {}: code {}: {}",
+                            self.url, status.code, status.message
+                        )))
+                    }
+                },
                 Ok(Some(op)) => name = Some(op.name),
                 Ok(None) => {}
                 Err(s) if name.is_none() => {
@@ -542,7 +545,13 @@ impl Engine {
         }
     }
 
-    fn finish(&self, op: lro::Operation, attempts: u32) -> Result<Executed> {
+    /// The result of a finished operation; `Err` with the status when it is `UNAVAILABLE`
+    /// (the action may be executed again).
+    fn finish(
+        &self,
+        op: lro::Operation,
+        attempts: u32,
+    ) -> Result<std::result::Result<Executed, super::rpc::Status>> {
         let response = match op.result {
             Some(lro::operation::Result::Response(any)) => {
                 re::ExecuteResponse::decode(any.value.as_slice()).map_err(|e| {
@@ -563,6 +572,9 @@ impl Engine {
             }
         };
         if let Some(status) = response.status.filter(|s| s.code != 0) {
+            if status.code == Code::Unavailable as i32 {
+                return Ok(Err(status));
+            }
             return Err(unavailable(format!(
                 "the remote execution failed on {}: code {}: {}",
                 self.url, status.code, status.message
@@ -573,12 +585,12 @@ impl Engine {
         })?;
         super::check_action_result(&result)
             .map_err(|e| integrity(format!("the engine's action result is refused: {e}")))?;
-        Ok(Executed {
+        Ok(Ok(Executed {
             result,
             cached: response.cached_result,
             operation: op.name,
             attempts,
-        })
+        }))
     }
 }
 
@@ -602,43 +614,4 @@ pub(crate) fn prefix(instance: &str) -> String {
     } else {
         format!("{instance}/")
     }
-}
-
-/// Refuses bytes that are not the blob `digest` names.
-pub fn check(digest: &Digest, data: &[u8], whose: &str) -> Result<()> {
-    let got = digest_of(data);
-    if got.hash != digest.hash || got.size_bytes != digest.size_bytes {
-        return Err(integrity(format!(
-            "{whose} blob {}/{} has other contents ({}/{}): refused",
-            digest.hash, digest.size_bytes, got.hash, got.size_bytes
-        )));
-    }
-    Ok(())
-}
-
-/// A random version-4 UUID (ByteStream upload names need one).
-pub(crate) fn uuid() -> String {
-    let mut b = [0u8; 16];
-    let _ = getrandom::fill(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = super::hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-/// The engine could not be reached or refused: an I/O error of the socket's kind.
-pub(crate) fn unavailable(message: impl Into<String>) -> Error {
-    Error::new(crate::error::ErrorCode::Io, message)
-}
-
-/// The engine sent something that is not what it names (a blob, a result).
-pub(crate) fn integrity(message: impl Into<String>) -> Error {
-    Error::new(crate::error::ErrorCode::Io, message)
 }

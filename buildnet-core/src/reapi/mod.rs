@@ -135,6 +135,65 @@ pub fn parse_action_result(bytes: &[u8]) -> Result<ActionResult, String> {
     Ok(result)
 }
 
+/// `grpc://host:port` (or `http://`) as the URI tonic dials; `grpcs://`/`https://` are refused
+/// until TLS is configured.
+pub fn endpoint_uri(url: &str) -> crate::error::Result<String> {
+    let rest = url
+        .strip_prefix("grpc://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| {
+            crate::error::Error::config(format!(
+                "remote_execution.url {url:?}: expected grpc://HOST:PORT (TLS is not supported yet)"
+            ))
+        })?;
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains('/') || !rest.contains(':') {
+        return Err(crate::error::Error::config(format!(
+            "remote_execution.url {url:?}: expected grpc://HOST:PORT"
+        )));
+    }
+    Ok(format!("http://{rest}"))
+}
+
+/// Refuses bytes that are not the blob `digest` names.
+pub fn check(digest: &Digest, data: &[u8], whose: &str) -> crate::error::Result<()> {
+    let got = digest_of(data);
+    if got.hash != digest.hash || got.size_bytes != digest.size_bytes {
+        return Err(integrity(format!(
+            "{whose} blob {}/{} has other contents ({}/{}): refused",
+            digest.hash, digest.size_bytes, got.hash, got.size_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// A random version-4 UUID (ByteStream upload names need one).
+pub(crate) fn uuid() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// The engine could not be reached or refused: an I/O error of the socket's kind.
+pub(crate) fn unavailable(message: impl Into<String>) -> crate::error::Error {
+    crate::error::Error::new(crate::error::ErrorCode::Io, message)
+}
+
+/// The engine sent something that is not what it names (a blob, a result).
+pub(crate) fn integrity(message: impl Into<String>) -> crate::error::Error {
+    crate::error::Error::new(crate::error::ErrorCode::Io, message)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

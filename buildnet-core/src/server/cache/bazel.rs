@@ -91,7 +91,7 @@ async fn handle(
         let staged = match protocol {
             Protocol::BazelCas => {
                 let (staged, sha) = receive(app, body, declared, Sha256::new()).await?;
-                let actual = hex(&sha.finalize());
+                let actual = crate::reapi::hex(&sha.finalize());
                 if actual != hash {
                     return Err(Refusal::Invalid(format!(
                         "the body hashes to {actual}, not {hash}: refused"
@@ -158,8 +158,4 @@ impl Observe for Collect {
             self.bytes.extend_from_slice(piece);
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
