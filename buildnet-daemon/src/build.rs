@@ -131,6 +131,7 @@ pub fn hand_off(
         "parallel": options.parallel,
         "pm_run": options.pm_run,
         "cache": options.cache,
+        "remote_cache": options.remote_cache,
         // The commands and keys see this command's environment, not the daemon's.
         "env": options.env.clone().unwrap_or_else(|| {
             std::env::vars_os()

@@ -43,7 +43,7 @@ enum Command {
     /// Build targets (every target when none is named) and their dependencies
     Build(BuildArgs),
     /// Run Turborepo tasks as `turbo run` does (package-manager workspace + turbo.json)
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Print the target graph (Graphviz DOT, or JSON)
     Graph(GraphArgs),
     /// List recent builds
@@ -260,7 +260,7 @@ fn main() -> ExitCode {
             args.output_logs,
             args.no_daemon,
         ),
-        Command::Run(args) => run::main(config, args),
+        Command::Run(args) => run::main(config, *args),
         Command::Graph(args) => build::graph(config, &args.targets, args.json),
         Command::Builds(args) => build::builds(config, args.limit, args.json),
         Command::Worker(args) => commands::worker(

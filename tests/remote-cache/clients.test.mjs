@@ -335,6 +335,137 @@ describe('buildnet run as a remote-cache client', { skip: skip('buildnet') }, ()
 });
 
 // ---------------------------------------------------------------------------------------------
+// Where turbo finds its remote cache, beyond TURBO_*: its flags (--api --token --team), an
+// OPTIONS preflight (--preflight) whose Location sends the request elsewhere, the repository's
+// .turbo/config.json and the user's login file. The real turbo does each first, against the
+// same server, and buildnet run must then do what it did.
+
+/// A front that answers only turbo's preflight: OPTIONS gets a Location on `target` and the
+/// headers turbo looks for; an artifact request is a 502, so a client that skipped the
+/// preflight (or ignored its Location) gets no artifact through it. turbo's once-a-run status
+/// call, which has no preflight, is answered. It is its own process (the test's runs block
+/// this one) and logs each request as a line of JSON; `seen()` counts them.
+async function preflightFront(target) {
+  const port = await freePort();
+  const log = path.join(WORK, `front-${port}.log`);
+  const script = `
+    const http = require('node:http'), fs = require('node:fs');
+    http.createServer((req, res) => {
+      fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify({ method: req.method, url: req.url, auth: !!req.headers.authorization }) + '\\n');
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, { location: ${JSON.stringify(target)} + req.url, 'access-control-allow-headers': 'Authorization, Content-Type, User-Agent, x-artifact-duration, x-artifact-tag' });
+      } else if (req.url.startsWith('/v8/artifacts/status')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"status":"enabled"}');
+      } else {
+        res.writeHead(502);
+      }
+      res.end();
+    }).listen(${port}, '127.0.0.1');`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`${url}/v8/artifacts/status`)).ok) break;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const seen = () => {
+    const lines = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+    const artifacts = lines.filter((l) => l.url.startsWith('/v8/artifacts/') && !l.url.startsWith('/v8/artifacts/status') && !l.url.startsWith('/v8/artifacts/events'));
+    const options = artifacts.filter((l) => l.method === 'OPTIONS');
+    return { options: options.length, authorized: options.filter((l) => l.auth).length, other: artifacts.length - options.length };
+  };
+  return { url, seen, stop: () => child.kill('SIGTERM') };
+}
+
+describe('turbo\'s own remote-cache sources, turbo first, then buildnet run', { skip: skip('turbo') || skip('buildnet') }, () => {
+  const TURBO_JSON = { globalPassThroughEnv: ['RUNLOG'], tasks: { build: { dependsOn: ['^build'], outputs: ['dist/**'] } } };
+  const origin = path.join(WORK, 'sources-origin');
+  let server;
+  const tool = (bin, dir, args, env = {}) => run(bin, ['run', 'build', ...args], { cwd: dir, env: cleanEnv({ RUNLOG: runlog(dir), ...env }) });
+  before(async () => {
+    workspace(origin, { turboJson: TURBO_JSON });
+    server = await serve('sources', ['targets: {}', 'server:', '  token: admin-secret', '  cache_tokens:', '    - {token: w, access: read-write}', ''].join('\n'));
+  });
+  after(() => server?.stop());
+
+  test('--preflight --api --token --team: the request goes where the preflight says, with the token', async () => {
+    const front = await preflightFront(server.url);
+    try {
+      const flags = ['--preflight', '--api', front.url, '--token', 'w', '--team', 'flags'];
+      for (const [name, bin] of [['turbo', TURBO], ['buildnet', BUILDNET]]) {
+        const before = await server.metric('buildnet_remote_cache_bytes_in_total', 'turbo');
+        const options = front.seen().options;
+        const a = clone(origin, `preflight-${name}-a`);
+        must(tool(bin, a, flags), `${name} run in clone a`);
+        assert.deepEqual(ran(a), ['p0', 'p1', 'p2', 'p3']);
+        assert.ok(front.seen().options > options, `${name} sent no preflight`);
+        assert.ok(await server.metric('buildnet_remote_cache_bytes_in_total', 'turbo') > before, `${name} stored nothing through the preflight's Location`);
+        const b = clone(origin, `preflight-${name}-b`);
+        const r = must(tool(bin, b, flags), `${name} run in clone b`);
+        assert.match(r.out, /FULL TURBO/, r.out);
+        assert.deepEqual(ran(b), [], `${name} ran a command in the fresh clone`);
+        assert.deepEqual(outputs(b), outputs(a));
+      }
+      // Neither client sent a request anywhere but the Location, and both sent the token on the
+      // preflight itself, as turbo does.
+      assert.equal(front.seen().other, 0);
+      assert.equal(front.seen().authorized, front.seen().options);
+      // buildnet serve answers the preflight itself: turbo straight at it still sends its
+      // token (without `Authorization` in the answer's allowed headers it would not).
+      const d = clone(origin, 'preflight-turbo-direct');
+      const direct = must(tool(TURBO, d, ['--preflight', '--api', server.url, '--token', 'w', '--team', 'flags']), 'turbo --preflight against buildnet serve');
+      assert.match(direct.out, /FULL TURBO/, direct.out);
+      assert.deepEqual(ran(d), []);
+      // Without --preflight the front's 502s are misses: buildnet runs everything, and succeeds.
+      const c = clone(origin, 'preflight-buildnet-c');
+      must(tool(BUILDNET, c, ['--api', front.url, '--token', 'w', '--team', 'flags']), 'buildnet run without --preflight');
+      assert.deepEqual(ran(c), ['p0', 'p1', 'p2', 'p3']);
+      assert.ok(front.seen().other > 0);
+    } finally {
+      front.stop();
+    }
+  });
+
+  test('.turbo/config.json (as turbo link writes it) and the user\'s login file, no TURBO_* at all', async () => {
+    const home = path.join(WORK, 'sources-home');
+    fs.mkdirSync(path.join(home, '.config/turborepo'), { recursive: true });
+    fs.writeFileSync(path.join(home, '.config/turborepo/config.json'), JSON.stringify({ token: 'w' }));
+    const env = { HOME: home, XDG_CONFIG_HOME: path.join(home, '.config') };
+    const link = (dir) => {
+      fs.mkdirSync(path.join(dir, '.turbo'), { recursive: true });
+      fs.writeFileSync(path.join(dir, '.turbo/config.json'), JSON.stringify({ apiurl: server.url, teamslug: 'linked' }));
+    };
+    for (const [name, bin] of [['turbo', TURBO], ['buildnet', BUILDNET]]) {
+      const before = await server.metric('buildnet_remote_cache_bytes_in_total', 'turbo');
+      const a = clone(origin, `linked-${name}-a`);
+      link(a);
+      must(tool(bin, a, [], env), `${name} run in a linked clone`);
+      assert.deepEqual(ran(a), ['p0', 'p1', 'p2', 'p3']);
+      assert.ok(await server.metric('buildnet_remote_cache_bytes_in_total', 'turbo') > before, `${name} did not use .turbo/config.json and the login`);
+      const b = clone(origin, `linked-${name}-b`);
+      link(b);
+      const r = must(tool(bin, b, [], env), `${name} run in a second linked clone`);
+      assert.match(r.out, /FULL TURBO/, r.out);
+      assert.deepEqual(ran(b), []);
+      // An unlinked clone with the same login has no team, so no remote cache (turbo's rule).
+      const c = clone(origin, `linked-${name}-c`);
+      must(tool(bin, c, [], env), `${name} run in an unlinked clone`);
+      assert.deepEqual(ran(c), ['p0', 'p1', 'p2', 'p3']);
+    }
+    // A malformed .turbo/config.json is an error that names it (turbo errors too).
+    const d = clone(origin, 'linked-bad');
+    fs.mkdirSync(path.join(d, '.turbo'));
+    fs.writeFileSync(path.join(d, '.turbo/config.json'), '{"apiurl": ');
+    const bad = tool(BUILDNET, d, [], env);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.out, /\.turbo\/config\.json/, bad.out);
+    assert.deepEqual(ran(d), []);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // nx
 
 describe('nx 24.0.6 self-hosted remote cache against buildnet serve', { skip: skip('nx') }, () => {

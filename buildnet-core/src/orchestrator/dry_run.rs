@@ -40,8 +40,12 @@ impl Orchestrator {
         let graph = TargetGraph::resolve_with(config, targets, options.edges())?;
         self.load_stats();
         let vars = options.vars();
-        let (modes, remote) =
-            crate::remote_cache::resolve(config, &vars, options.cache.as_deref())?;
+        let (modes, remote) = crate::remote_cache::resolve(
+            config,
+            &vars,
+            options.cache.as_deref(),
+            &options.remote_cache,
+        )?;
         let limit = config.cache.max_artifact_bytes;
         let remote = remote.map(|s| crate::remote_cache::RemoteCache::new(s, &self.breaker, limit));
         let engine = self.remote_exec.engine(config, options.local)?;

@@ -45,6 +45,10 @@ pub struct BuildOptions {
     /// Run every command here even when `remote_execution` is configured.
     #[serde(default)]
     pub local: bool,
+    /// Remote-cache settings given on the command line (`buildnet run --api --token --team
+    /// --remote-cache-timeout --preflight`); they win over the environment and turbo's files.
+    #[serde(default)]
+    pub remote_cache: crate::remote_cache::Layer,
 }
 
 impl BuildOptions {
@@ -106,6 +110,7 @@ impl Default for BuildOptions {
             env: None,
             cache: None,
             local: false,
+            remote_cache: Default::default(),
         }
     }
 }

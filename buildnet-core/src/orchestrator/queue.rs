@@ -160,8 +160,12 @@ impl Orchestrator {
         let graph = TargetGraph::resolve_with(&config, targets, options.edges())?;
         let vars = options.vars();
         // A bad `--cache` or remote-cache setting is refused before anything is recorded.
-        let (modes, remote) =
-            crate::remote_cache::resolve(&config, &vars, options.cache.as_deref())?;
+        let (modes, remote) = crate::remote_cache::resolve(
+            &config,
+            &vars,
+            options.cache.as_deref(),
+            &options.remote_cache,
+        )?;
         let engine = self.remote_exec.engine(&config, options.local)?;
         let order = graph.order.clone();
         let id = format!("{:012x}-{}", now_ms(), &random_token()?[..8]);

@@ -12,6 +12,7 @@
 //! is a miss. [`settings`] says which caches a build uses.
 
 pub mod archive;
+pub mod layers;
 pub mod settings;
 
 use std::fs::File;
@@ -28,10 +29,15 @@ use sha2::Sha256;
 use crate::cas::ArtifactStore;
 use crate::error::{Error, Result};
 pub use archive::ArtifactFile;
+pub use layers::Layer;
 pub use settings::{resolve, CacheModes, Settings};
 
 /// turbo 2.11's signature domain (vercel/turborepo PR #13059).
 const SIGNATURE_DOMAIN: &[u8] = b"artifact-signature:v2";
+/// The headers a preflight says a download and an upload will send (turbo's lists).
+const READ_HEADERS: &str = "Authorization, User-Agent";
+const WRITE_HEADERS: &str = "Authorization, Content-Type, User-Agent, x-artifact-duration, \
+                             x-artifact-tag, x-artifact-sha, x-artifact-dirty-hash";
 /// Failures in a row that open the breaker, and how long it stays open.
 const BREAKER_FAILURES: u32 = 3;
 const BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
@@ -168,9 +174,48 @@ impl<'a> RemoteCache<'a> {
         }
     }
 
-    fn url(&self, key: &str) -> String {
-        let mut url = format!("{}/v8/artifacts/{key}", self.settings.url);
-        let mut sep = '?';
+    /// Where to send a request for `key`, and whether it may carry the token. Without
+    /// preflight: the artifact's URL, with it. With preflight (turbo's `--preflight`), an
+    /// `OPTIONS` of that URL first, as turbo 2.11 sends it: its `Location` (absolute, or joined
+    /// to the base URL) is where the request goes, as it is (turbo adds no team to it), and
+    /// the token goes only if `Access-Control-Allow-Headers` names `Authorization`. The
+    /// preflight's status is not looked at, as in turbo.
+    fn target(
+        &self,
+        key: &str,
+        method: &str,
+        headers: &str,
+    ) -> std::result::Result<(String, bool), Failure> {
+        let url = self.with_team(format!("{}/v8/artifacts/{key}", self.settings.url));
+        if !self.settings.preflight {
+            return Ok((url, true));
+        }
+        let response = self
+            .authorized(self.agent.options(&url))
+            .header("Access-Control-Request-Method", method)
+            .header("Access-Control-Request-Headers", headers)
+            .call()
+            .map_err(Self::classify)?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        };
+        let to = match header("Location") {
+            "" => url.clone(),
+            location => join_url(&self.settings.url, location),
+        };
+        let allow_auth = header("Access-Control-Allow-Headers")
+            .split(',')
+            .any(|h| h.trim().eq_ignore_ascii_case("authorization"));
+        Ok((to, allow_auth))
+    }
+
+    /// `url` with the team's query parameters.
+    fn with_team(&self, mut url: String) -> String {
+        let mut sep = if url.contains('?') { '&' } else { '?' };
         for (name, value) in [
             ("teamId", &self.settings.team_id),
             ("slug", &self.settings.slug),
@@ -190,6 +235,19 @@ impl<'a> RemoteCache<'a> {
         match &self.settings.token {
             Some(token) => request.header("Authorization", &format!("Bearer {token}")),
             None => request,
+        }
+    }
+
+    /// `request` with the token when the preflight allowed it.
+    fn authorized_if<B>(
+        &self,
+        allow: bool,
+        request: ureq::RequestBuilder<B>,
+    ) -> ureq::RequestBuilder<B> {
+        if allow {
+            self.authorized(request)
+        } else {
+            request
         }
     }
 
@@ -242,7 +300,13 @@ impl<'a> RemoteCache<'a> {
         if !self.settings.read || !self.breaker.allows() {
             return false;
         }
-        let result = self.authorized(self.agent.head(&self.url(key))).call();
+        let result = self
+            .target(key, "GET", READ_HEADERS)
+            .and_then(|(url, auth)| {
+                self.authorized_if(auth, self.agent.head(&url))
+                    .call()
+                    .map_err(Self::classify)
+            });
         match result {
             Ok(response) if response.status().is_success() => {
                 self.note(Ok(()), "lookup");
@@ -259,8 +323,8 @@ impl<'a> RemoteCache<'a> {
                 );
                 false
             }
-            Err(err) => {
-                self.note(Err(Self::classify(err)), "lookup");
+            Err(failure) => {
+                self.note(Err(failure), "lookup");
                 false
             }
         }
@@ -290,8 +354,9 @@ impl<'a> RemoteCache<'a> {
         key: &str,
     ) -> std::result::Result<Option<Download>, Failure> {
         let other = |e: Error| Failure::Other(e.to_string());
+        let (url, auth) = self.target(key, "GET", READ_HEADERS)?;
         let mut response = self
-            .authorized(self.agent.get(&self.url(key)))
+            .authorized_if(auth, self.agent.get(&url))
             .call()
             .map_err(Self::classify)?;
         let status = response.status().as_u16();
@@ -393,8 +458,9 @@ impl<'a> RemoteCache<'a> {
             .metadata()
             .map_err(|e| other(Error::io(archive.display(), e)))?
             .len();
+        let (url, auth) = self.target(key, "PUT", WRITE_HEADERS)?;
         let mut request = self
-            .authorized(self.upload_agent.put(&self.url(key)))
+            .authorized_if(auth, self.upload_agent.put(&url))
             .header("Content-Type", "application/octet-stream")
             .header("x-artifact-duration", &duration_ms.to_string());
         if let Some(signing_key) = &self.settings.signature_key {
@@ -442,6 +508,25 @@ fn error_body(response: &mut ureq::http::Response<ureq::Body>) -> String {
 }
 
 /// `value` for a URL's query: unreserved characters as they are, the rest `%XX`.
+/// A preflight's `Location`, absolute or relative to the base URL (as a URL join does: a path
+/// from `/` replaces the base's path, any other replaces its last segment).
+fn join_url(base: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.to_owned();
+    }
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let origin_end = base[after_scheme..]
+        .find('/')
+        .map_or(base.len(), |i| after_scheme + i);
+    if location.starts_with('/') {
+        return format!("{}{location}", &base[..origin_end]);
+    }
+    let dir_end = base[origin_end..]
+        .rfind('/')
+        .map_or(origin_end, |i| origin_end + i);
+    format!("{}/{location}", &base[..dir_end])
+}
+
 fn percent_encode(value: &str) -> String {
     value
         .bytes()
@@ -453,4 +538,21 @@ fn percent_encode(value: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::join_url;
+
+    #[test]
+    fn a_preflight_location_is_joined_as_a_url() {
+        let base = "http://cache:1/api";
+        assert_eq!(join_url(base, "https://cdn/x?sig=1"), "https://cdn/x?sig=1");
+        assert_eq!(
+            join_url(base, "/v8/artifacts/k"),
+            "http://cache:1/v8/artifacts/k"
+        );
+        assert_eq!(join_url(base, "other/k"), "http://cache:1/other/k");
+        assert_eq!(join_url("http://cache:1", "/k"), "http://cache:1/k");
+    }
 }

@@ -87,6 +87,12 @@ fn components() -> Value {
         if let Some(obj) = body.as_object_mut() {
             obj.remove("$schema");
             obj.remove("title");
+            // A body's own nested types (BuildBody's `remote_cache`) become components too.
+            if let Some(Value::Object(defs)) = obj.remove("$defs") {
+                for (def, schema) in defs {
+                    schemas[def] = schema;
+                }
+            }
         }
         schemas[name] = body;
     }

@@ -182,6 +182,8 @@ pub struct TurboRemoteCache {
     pub timeout: Option<u64>,
     /// Seconds per upload.
     pub upload_timeout: Option<u64>,
+    /// Ask with an `OPTIONS` preflight before each artifact request.
+    pub preflight: Option<bool>,
     #[serde(flatten)]
     _other: BTreeMap<String, serde_json::Value>,
 }

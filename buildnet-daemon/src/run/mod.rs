@@ -79,6 +79,22 @@ pub struct RunArgs {
     /// `remote:r`, ... (a source left out is off; TURBO_CACHE says the same)
     #[arg(long, value_name = "local:rw,remote:rw")]
     cache: Option<String>,
+    /// The remote cache's base URL (TURBO_API; else .turbo/config.json, buildnet.yaml,
+    /// turbo.json)
+    #[arg(long, value_name = "URL")]
+    api: Option<String>,
+    /// The remote cache's bearer token (TURBO_TOKEN; else turbo's or the Vercel CLI's login)
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+    /// The team, sent as `slug` (TURBO_TEAM)
+    #[arg(long, value_name = "SLUG")]
+    team: Option<String>,
+    /// Seconds per remote-cache request, 0 for no limit (TURBO_REMOTE_CACHE_TIMEOUT)
+    #[arg(long, value_name = "SECONDS")]
+    remote_cache_timeout: Option<u64>,
+    /// Ask the remote cache with an OPTIONS preflight before each request (TURBO_PREFLIGHT)
+    #[arg(long)]
+    preflight: bool,
     /// Run in this process even when a daemon serves the workspace
     #[arg(long)]
     no_daemon: bool,
@@ -187,11 +203,20 @@ fn run(config_path: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         env: None,
         cache: args.cache.clone(),
         local: false,
+        remote_cache: buildnet_core::remote_cache::Layer {
+            api_url: args.api.clone(),
+            token: args.token.clone(),
+            team_slug: args.team.clone(),
+            timeout: args.remote_cache_timeout,
+            preflight: args.preflight.then_some(true),
+            ..Default::default()
+        },
     };
     let (_, remote_cache) = buildnet_core::remote_cache::resolve(
         &config,
         &buildnet_core::process::env::current(),
         args.cache.as_deref(),
+        &options.remote_cache,
     )?;
     if ids.is_empty() {
         // An empty selection runs nothing (an empty target list would mean every target).

@@ -50,8 +50,30 @@ pub(super) fn routes() -> Router<App> {
         )
         .route(
             "/v8/artifacts/{hash}",
-            get(get_artifact).head(get_artifact).put(put_artifact),
+            get(get_artifact)
+                .head(get_artifact)
+                .put(put_artifact)
+                .options(preflight),
         )
+}
+
+/// `OPTIONS /v8/artifacts/{hash}`: turbo's `--preflight` asks first, and sends its token
+/// only if the answer names `Authorization`. No `Access-Control-Allow-Origin` is sent, so
+/// this lets no web page in: browsers still need the origin check the guard makes.
+async fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            ("access-control-allow-methods", "GET, HEAD, PUT, OPTIONS"),
+            (
+                "access-control-allow-headers",
+                "Authorization, Content-Type, User-Agent, x-artifact-duration, x-artifact-tag, \
+                 x-artifact-sha, x-artifact-dirty-hash, x-artifact-client-ci, \
+                 x-artifact-client-interactive",
+            ),
+        ],
+    )
+        .into_response()
 }
 
 /// The team a request names: `teamId` (turbo sends it for ids starting `team_`), else `slug`.

@@ -59,6 +59,11 @@ pub(crate) struct BuildBody {
     /// Run every command on the daemon's machine even when `remote_execution` is configured.
     #[serde(default)]
     local: bool,
+    /// Remote-cache settings that win over the environment's and turbo's files (`apiUrl`,
+    /// `token`, `teamSlug`, `teamId`, `timeout`, `uploadTimeout`, `preflight`, ...), as
+    /// `buildnet run --api --token --team` sends them.
+    #[serde(default)]
+    remote_cache: crate::remote_cache::Layer,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +94,7 @@ pub(crate) async fn start_build(
         env: req.env,
         cache: req.cache,
         local: req.local,
+        remote_cache: req.remote_cache,
     };
     let daemon = app.inner.daemon.clone();
     // Subscribed before the build starts, so a stream misses none of its events.
