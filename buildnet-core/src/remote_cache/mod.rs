@@ -507,7 +507,6 @@ fn error_body(response: &mut ureq::http::Response<ureq::Body>) -> String {
         .unwrap_or_default()
 }
 
-/// `value` for a URL's query: unreserved characters as they are, the rest `%XX`.
 /// A preflight's `Location`, absolute or relative to the base URL (as a URL join does: a path
 /// from `/` replaces the base's path, any other replaces its last segment).
 fn join_url(base: &str, location: &str) -> String {
@@ -527,6 +526,7 @@ fn join_url(base: &str, location: &str) -> String {
     format!("{}/{location}", &base[..dir_end])
 }
 
+/// `value` for a URL's query: unreserved characters as they are, the rest `%XX`.
 fn percent_encode(value: &str) -> String {
     value
         .bytes()
