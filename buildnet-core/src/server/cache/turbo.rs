@@ -42,7 +42,9 @@ pub(super) fn routes() -> Router<App> {
         .route("/v8/artifacts/status", get(status))
         .route(
             "/v8/artifacts/events",
-            post(events).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+            post(events)
+                .options(preflight)
+                .layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
         )
         .route(
             "/v8/artifacts",
@@ -57,14 +59,15 @@ pub(super) fn routes() -> Router<App> {
         )
 }
 
-/// `OPTIONS /v8/artifacts/{hash}`: turbo's `--preflight` asks first, and sends its token
-/// only if the answer names `Authorization`. No `Access-Control-Allow-Origin` is sent, so
-/// this lets no web page in: browsers still need the origin check the guard makes.
+/// `OPTIONS /v8/artifacts/{hash}` and `/v8/artifacts/events`: turbo's `--preflight` asks
+/// first, and sends its token only if the answer names `Authorization`. No
+/// `Access-Control-Allow-Origin` is sent, so this lets no web page in: browsers still need the
+/// origin check the guard makes.
 async fn preflight() -> Response {
     (
         StatusCode::NO_CONTENT,
         [
-            ("access-control-allow-methods", "GET, HEAD, PUT, OPTIONS"),
+            ("access-control-allow-methods", "GET, HEAD, PUT, POST, OPTIONS"),
             (
                 "access-control-allow-headers",
                 "Authorization, Content-Type, User-Agent, x-artifact-duration, x-artifact-tag, \
