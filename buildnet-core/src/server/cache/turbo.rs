@@ -67,7 +67,10 @@ async fn preflight() -> Response {
     (
         StatusCode::NO_CONTENT,
         [
-            ("access-control-allow-methods", "GET, HEAD, PUT, POST, OPTIONS"),
+            (
+                "access-control-allow-methods",
+                "GET, HEAD, PUT, POST, OPTIONS",
+            ),
             (
                 "access-control-allow-headers",
                 "Authorization, Content-Type, User-Agent, x-artifact-duration, x-artifact-tag, \
