@@ -23,52 +23,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
-use crate::workspace::TurboRemoteCache;
+/// One source's remote-cache settings, in turbo's shape (turbo.json's `remoteCache`, and
+/// `.turbo/config.json`'s keys); `None` leaves a setting to the sources below it.
+pub use crate::workspace::TurboRemoteCache as Layer;
 
 /// Where a build's remote cache is when no source names one but a token and a team are set:
 /// turbo's default, Vercel's remote cache.
 pub const DEFAULT_API_URL: &str = "https://vercel.com/api";
 
-/// One source's remote-cache settings; `None` leaves a setting to the sources below it.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Layer {
-    /// The server's base URL.
-    #[serde(default, alias = "apiurl", alias = "ApiUrl", alias = "APIURL")]
-    pub api_url: Option<String>,
-    /// The bearer token.
-    #[serde(default)]
-    pub token: Option<String>,
-    /// Sent as `slug`.
-    #[serde(default, alias = "teamslug", alias = "TeamSlug", alias = "TEAMSLUG")]
-    pub team_slug: Option<String>,
-    /// Sent as `teamId`.
-    #[serde(default, alias = "teamid", alias = "TeamId", alias = "TEAMID")]
-    pub team_id: Option<String>,
-    /// Seconds per request.
-    #[serde(default)]
-    pub timeout: Option<u64>,
-    /// Seconds per upload.
-    #[serde(default)]
-    pub upload_timeout: Option<u64>,
-    /// Ask with an `OPTIONS` preflight before each request.
-    #[serde(default)]
-    pub preflight: Option<bool>,
-    /// Sign uploads and check downloads.
-    #[serde(default)]
-    pub signature: Option<bool>,
-    /// `false` turns the remote cache off.
-    #[serde(default)]
-    pub enabled: Option<bool>,
-}
-
 /// The token is never printed.
 impl std::fmt::Debug for Layer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Layer")
+        f.debug_struct("TurboRemoteCache")
             .field("api_url", &self.api_url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("team_slug", &self.team_slug)
@@ -178,23 +145,6 @@ impl Layer {
                 ..Layer::default()
             })
             .or(global))
-    }
-}
-
-/// turbo.json's `remoteCache` as a source (it never holds a token).
-impl From<&TurboRemoteCache> for Layer {
-    fn from(t: &TurboRemoteCache) -> Layer {
-        Layer {
-            api_url: t.api_url.clone(),
-            token: None,
-            team_slug: t.team_slug.clone(),
-            team_id: t.team_id.clone(),
-            timeout: t.timeout,
-            upload_timeout: t.upload_timeout,
-            preflight: t.preflight,
-            signature: t.signature,
-            enabled: t.enabled,
-        }
     }
 }
 

@@ -127,7 +127,12 @@ pub fn resolve(
         signature: yaml.is_some_and(|y| y.signature).then_some(true),
         ..Layer::default()
     };
-    let turbo_layer = turbo.map(Layer::from).unwrap_or_default();
+    let turbo_layer = turbo
+        .map(|t| Layer {
+            token: None,
+            ..t.clone()
+        })
+        .unwrap_or_default();
     let all = upper.clone().or(yaml_layer).or(turbo_layer.clone());
     let linked = all.token.is_some() && (all.team_id.is_some() || all.team_slug.is_some());
     let url = all

@@ -169,23 +169,40 @@ struct RawRoot {
     _other: BTreeMap<String, serde_json::Value>,
 }
 
-/// The root's `remoteCache` (turbo's defaults: enabled, unsigned, 30 s per request).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// turbo's remote-cache settings as one source holds them: the root turbo.json's `remoteCache`,
+/// `.turbo/config.json`, the user's turbo config, `buildnet run`'s flags (turbo's defaults:
+/// enabled, unsigned, 30 s per request). `None` leaves a setting to the sources below it;
+/// the remote-cache client merges them. Unknown keys are ignored, as turbo does.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TurboRemoteCache {
-    pub enabled: Option<bool>,
-    pub signature: Option<bool>,
+    /// The server's base URL.
+    #[serde(default, alias = "apiurl", alias = "ApiUrl", alias = "APIURL")]
     pub api_url: Option<String>,
-    pub team_id: Option<String>,
+    /// The bearer token (never taken from turbo.json, as in turbo).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Sent as `slug`.
+    #[serde(default, alias = "teamslug", alias = "TeamSlug", alias = "TEAMSLUG")]
     pub team_slug: Option<String>,
+    /// Sent as `teamId`.
+    #[serde(default, alias = "teamid", alias = "TeamId", alias = "TEAMID")]
+    pub team_id: Option<String>,
     /// Seconds per request.
+    #[serde(default)]
     pub timeout: Option<u64>,
     /// Seconds per upload.
+    #[serde(default)]
     pub upload_timeout: Option<u64>,
-    /// Ask with an `OPTIONS` preflight before each artifact request.
+    /// Ask with an `OPTIONS` preflight before each request.
+    #[serde(default)]
     pub preflight: Option<bool>,
-    #[serde(flatten)]
-    _other: BTreeMap<String, serde_json::Value>,
+    /// Sign uploads and check downloads.
+    #[serde(default)]
+    pub signature: Option<bool>,
+    /// `false` turns the remote cache off.
+    #[serde(default)]
+    pub enabled: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
